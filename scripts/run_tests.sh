@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command (README and .ci/run). Tests need the real models and photos: POSE_MODELS_DIR and
+# POSE_TEST_IMAGES (default ../shared/data/...). Under CI=true a missing file fails instead of skipping.
+# As root, the whole run happens in a private network namespace (only loopback exists), so no DDS or
+# HTTP test traffic can leave the machine; test/conftest.py also pins DDS to loopback.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+cd "$ROOT"
+export POSE_MODELS_DIR=${POSE_MODELS_DIR:-$ROOT/../shared/data/models}
+export POSE_TEST_IMAGES=${POSE_TEST_IMAGES:-$ROOT/../shared/data/images}
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+CMD=(python -m pytest -q -rs "$@" test)
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+  exec unshare -n bash -c 'ip link set lo up && exec "$@"' _ "${CMD[@]}"
+fi
+exec "${CMD[@]}"
