@@ -1,0 +1,35 @@
+"""Options shared by the subcommands that run a model."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_arguments(p: argparse.ArgumentParser, default_model: str | None = None) -> None:
+    from pose_core.defaults import DEFAULT_MODEL
+
+    p.add_argument("--model", default=default_model or DEFAULT_MODEL,
+                   help="zoo name (see `pose models list`) or a folder with a model.yaml (default %(default)s)")
+    p.add_argument("--runtime", default=None,
+                   help="frozen_graph | tflite | keras | saved_model | tfjs | tftrt (default: the model's)")
+    p.add_argument("--device", default="cpu", help="cpu | gpu | gpu:N (falls back to cpu with a log line)")
+    p.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads")
+    p.add_argument("--input-size", default=None, metavar="WxH|native",
+                   help="network input size (default: the model's)")
+    p.add_argument("--flip-test", action="store_true", help="average the maps with a mirrored pass")
+    p.add_argument("--scales", default="1.0", help="comma-separated multi-scale factors, first = reference")
+    p.add_argument("--download", action="store_true", help="download a missing zoo model file")
+
+
+def estimator_from_args(args):
+    from pose_core.estimator import PoseEstimator
+
+    try:
+        scales = tuple(float(s) for s in args.scales.split(","))
+    except ValueError:
+        raise SystemExit(f"pose: error: --scales must be numbers separated by commas, not {args.scales!r}")
+    try:
+        return PoseEstimator.from_zoo(args.model, runtime=args.runtime, device=args.device,
+                                      threads=args.threads, input_size=args.input_size,
+                                      download=args.download, flip_test=args.flip_test, scales=scales)
+    except ValueError as exc:
+        raise SystemExit(f"pose: error: {exc}")

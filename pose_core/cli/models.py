@@ -1,0 +1,50 @@
+"""`pose models list|fetch|verify [NAME...]`"""
+from __future__ import annotations
+
+from pose_core import zoo
+from pose_core.errors import ModelError
+
+
+def add_arguments(p):
+    p.add_argument("action", choices=("list", "fetch", "verify"))
+    p.add_argument("names", nargs="*", help="zoo names (default: all)")
+    p.add_argument("--models-dir", default=None, help="default: $POSE_MODELS_DIR or the user cache")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from pose_core import download
+
+    models_dir = Path(args.models_dir) if args.models_dir else zoo.default_models_dir()
+    entries = zoo.list_models()
+    names = args.names or sorted(entries)
+    for n in names:
+        if n not in entries:
+            raise zoo.UnknownModelError(f"unknown model {n!r}; known models: {', '.join(sorted(entries))}")
+    if args.action == "list":
+        print(f"models directory: {models_dir}")
+        for n in names:
+            spec = entries[n]
+            present = all(spec.local_path(f, models_dir).exists() for f in spec.files.values())
+            print(f"{n:32s} {spec.layout:12s} {','.join(spec.files):28s} "
+                  f"{'present' if present else 'missing'}  {spec.description}")
+        return 0
+    failures = 0
+    for n in names:
+        spec = entries[n]
+        for kind, f in spec.files.items():
+            for item in (f, *f.extra):
+                local = spec.local_path(item, models_dir)
+                try:
+                    if args.action == "fetch" and not local.exists():
+                        download.fetch(item.url, local, item.sha256)
+                    elif not local.exists():
+                        raise ModelError(f"{local} is missing")
+                    else:
+                        download.verify(local, item.sha256)
+                    print(f"ok       {n} [{kind}] {local}")
+                except ModelError as exc:
+                    print(f"FAILED   {n} [{kind}] {exc}")
+                    failures += 1
+    return 1 if failures else 0

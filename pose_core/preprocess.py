@@ -1,0 +1,83 @@
+"""Image -> network input tensor, and the transform that maps network-input pixels back to the image.
+
+Each zoo entry states its preprocessing (established from the graphs and their outputs, docs/models.md):
+channel order, value scale/offset, and how the image is fitted to the input (stretch or letterbox).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    """network_xy = image_xy * scale + pad   (per axis)."""
+    scale_x: float
+    scale_y: float
+    pad_x: float = 0.0
+    pad_y: float = 0.0
+
+    def to_image(self, xy: np.ndarray) -> np.ndarray:
+        out = np.array(xy, np.float32, copy=True)
+        out[..., 0] = (out[..., 0] - self.pad_x) / self.scale_x
+        out[..., 1] = (out[..., 1] - self.pad_y) / self.scale_y
+        return out
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    input_size: tuple[int, int] | None     # (w, h); None = the image's own size ("native")
+    channel_order: str = "rgb"             # what the network wants
+    scale: float = 1.0                     # value = pixel * scale + offset
+    offset: float = 0.0
+    resize: str = "stretch"                # stretch | letterbox
+    size_multiple: int = 1                 # native sizes are rounded up to this (the model's stride)
+    dtype: np.dtype = np.dtype(np.float32)
+
+    @classmethod
+    def from_spec(cls, preprocess: dict, input_size, dtype, size_multiple: int = 1) -> "Preprocessor":
+        return cls(input_size=None if input_size is None else tuple(input_size),
+                   channel_order=preprocess.get("channel_order", "rgb"),
+                   scale=float(preprocess.get("scale", 1.0)), offset=float(preprocess.get("offset", 0.0)),
+                   resize=preprocess.get("resize", "stretch"), size_multiple=size_multiple,
+                   dtype=np.dtype(dtype))
+
+    def target_size(self, width: int, height: int) -> tuple[int, int]:
+        if self.input_size is not None:
+            return self.input_size
+        m = self.size_multiple
+        return (math.ceil(width / m) * m, math.ceil(height / m) * m)
+
+    def __call__(self, image_bgr: np.ndarray, size: tuple[int, int] | None = None
+                 ) -> tuple[np.ndarray, InputTransform]:
+        h, w = image_bgr.shape[:2]
+        tw, th = size or self.target_size(w, h)
+        if self.resize == "letterbox":
+            s = min(tw / w, th / h)
+            nw, nh = max(1, round(w * s)), max(1, round(h * s))
+            px, py = (tw - nw) // 2, (th - nh) // 2
+            canvas = np.zeros((th, tw, 3), np.uint8)
+            canvas[py:py + nh, px:px + nw] = _resize(image_bgr, nw, nh)
+            transform = InputTransform(nw / w, nh / h, px, py)
+        else:
+            canvas = _resize(image_bgr, tw, th)
+            transform = InputTransform(tw / w, th / h)
+        if self.channel_order == "rgb":
+            canvas = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
+        if np.issubdtype(self.dtype, np.integer):
+            return canvas.astype(self.dtype), transform
+        tensor = canvas.astype(np.float32)
+        if self.scale != 1.0 or self.offset != 0.0:
+            tensor = tensor * np.float32(self.scale) + np.float32(self.offset)
+        return tensor.astype(self.dtype, copy=False), transform
+
+
+def _resize(image: np.ndarray, w: int, h: int) -> np.ndarray:
+    if image.shape[1] == w and image.shape[0] == h:
+        return image
+    shrinking = w < image.shape[1] and h < image.shape[0]
+    # INTER_AREA avoids aliasing when shrinking big photos; linear is fine (and faster) when enlarging.
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
