@@ -24,14 +24,6 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
     if data.size == 0:
         raise ImageError(f"{path} is empty")
-    # Check the header's size before decoding, so a huge image fails fast without allocating it.
-    header = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    if header is None:
-        raise ImageError(f"{path} is not a readable image (corrupt or unsupported format)")
-    if header.shape[0] * header.shape[1] * 64 > max_pixels:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        if image is not None:
-            check_size(image.shape[1], image.shape[0], max_pixels, str(path))
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"{path} is not a readable image (corrupt or unsupported format)")
