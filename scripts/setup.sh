@@ -32,6 +32,6 @@ bash scripts/venv_activate_extra.sh "$VENV"
 if [ -x scripts/build_msgs.sh ] || [ -f scripts/build_msgs.sh ]; then
   VENV="$VENV" bash scripts/build_msgs.sh
 fi
-"${PIP[@]}" --no-deps --no-build-isolation -e .
+"${PIP[@]}" --no-deps -e .
 echo "$HASH" > "$STAMP"
 echo "setup: done in $((SECONDS - T0)) s"

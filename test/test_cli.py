@@ -1,0 +1,104 @@
+"""`pose` CLI end to end, as a user runs it: real models, real photos, bad input."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+
+def pose(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pose_core.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def _error_lines(stderr: str) -> list[str]:
+    # TensorFlow's own start-up chatter is not ours; our error is one line starting with "pose".
+    return [l for l in stderr.splitlines() if l.startswith("pose")]
+
+
+def test_estimate_writes_json_and_pngs_and_survives_bad_images(models_dir, images_dir, tmp_path):
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    out, js = tmp_path / "out", tmp_path / "res.json"
+    r = pose("estimate", images_dir / "p1.jpg", bad, tmp_path, images_dir / "cat.jpg",
+             "--model", "tf-pose/mobilenet_v2_small", "--json", js, "--out", out)
+    assert r.returncode == 1, r.stderr
+    errors = _error_lines(r.stderr)
+    assert len(errors) == 2 and "corrupt.jpg" in errors[0] and "directory" in errors[1]
+    records = json.loads(js.read_text())
+    assert [os.path.basename(rec["image"]) for rec in records] == ["p1.jpg", "cat.jpg"]
+    p1, cat = records
+    assert p1["model"] == "tf-pose/mobilenet_v2_small" and p1["layout"] == "openpose18"
+    assert len(p1["keypoint_names"]) == 18 and (p1["width"], p1["height"]) == (217, 232)
+    assert len(p1["persons"]) >= 1 and cat["persons"] == []
+    for person in p1["persons"]:
+        assert len(person["keypoints"]) == 18
+        for x, y, s in person["keypoints"]:
+            assert (s == 0 and x == 0 and y == 0) or (0 <= x < 217 and 0 <= y < 232 and s > 0)
+    assert sorted(p.name for p in out.iterdir()) == ["cat_pose.png", "p1_pose.png"]
+    assert cv2.imread(str(out / "p1_pose.png")).shape == (232, 217, 3)
+
+
+def test_unknown_model_is_one_line_listing_known_models(tmp_path, images_dir):
+    r = pose("estimate", images_dir / "p1.jpg", "--model", "openpose/body25")
+    assert r.returncode == 1
+    (line,) = _error_lines(r.stderr)
+    assert "unknown model 'openpose/body25'" in line and "pose-mobile/cpm" in line
+
+
+def test_corrupt_model_file_is_one_line(tmp_path, images_dir):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "model.pb").write_bytes(b"\x00garbage" * 100)
+    (folder / "model.yaml").write_text(
+        "layout: aic14\ncodec: {name: heatmap, stride: 2}\ninput_size: [192, 192]\n"
+        "files: {frozen_graph: {path: model.pb, inputs: ['image:0'], outputs: ['out:0']}}\n")
+    r = pose("estimate", images_dir / "p1.jpg", "--model", folder)
+    assert r.returncode == 1
+    (line,) = _error_lines(r.stderr)
+    assert "model.pb" in line and "GraphDef" in line
+
+
+def test_models_list_and_verify(models_dir):
+    r = pose("models", "list", env={"POSE_MODELS_DIR": str(models_dir)})
+    assert r.returncode == 0 and "tf-pose/mobilenet_v2_small" in r.stdout and "present" in r.stdout
+    r = pose("models", "verify", "pose-mobile/cpm", "pose-mobile/hourglass",
+             env={"POSE_MODELS_DIR": str(models_dir)})
+    assert r.returncode == 0, r.stdout
+    assert r.stdout.count("ok ") == 4
+
+
+def test_models_verify_fails_on_a_wrong_checksum(models_dir, tmp_path):
+    shutil.copytree(models_dir / "pose-mobile", tmp_path / "pose-mobile")
+    (tmp_path / "pose-mobile/cpm/model.tflite").write_bytes(b"tampered")
+    r = pose("models", "verify", "pose-mobile/cpm", env={"POSE_MODELS_DIR": str(tmp_path)})
+    assert r.returncode == 1 and "does not match" in r.stdout
+
+
+def test_video_writes_an_annotated_video(models_dir, images_dir, tmp_path):
+    src = tmp_path / "in.avi"
+    frame = cv2.resize(cv2.imread(str(images_dir / "p3.jpg")), (320, 240))
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for dx in range(0, 12, 3):
+        writer.write(np.roll(frame, dx, axis=1))
+    writer.release()
+    out = tmp_path / "out.avi"
+    r = pose("video", src, "--out", out, "--model", "pose-mobile/hourglass")
+    assert r.returncode == 0, r.stderr
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 4
+
+
+def test_video_on_a_missing_source_is_one_line(tmp_path):
+    r = pose("video", tmp_path / "nope.mp4")
+    assert r.returncode == 1 and len(_error_lines(r.stderr)) == 1
