@@ -1,0 +1,71 @@
+"""`pose data-service dispatcher|worker` (also the `pose-data-service` console script): run a tf.data
+service dispatcher, or a worker that runs the training pipeline's per-element work (read, decode,
+augment, render targets) for trainers started with `--data-service grpc://HOST:PORT`.
+
+    pose-data-service dispatcher --port 5050
+    pose-data-service worker --dispatcher HOST:5050 --port 5051 --host THIS_MACHINES_NAME
+
+Workers read images and mask files by the paths the trainer's samples name, so they need the same
+dataset (and POSE_MASK_CACHE) paths as the trainer, e.g. on a shared filesystem.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+log = logging.getLogger("pose_core.data_service")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="role", metavar="ROLE")
+    sub.required = True
+    d = sub.add_parser("dispatcher", help="coordinate workers and trainers")
+    d.add_argument("--port", type=int, default=5050, help="port to listen on (0 = any free port)")
+    d.add_argument("--work-dir", default=None,
+                   help="directory for the dispatcher's journal; with it a restarted dispatcher resumes "
+                        "its jobs (fault-tolerant mode)")
+    w = sub.add_parser("worker", help="run dataset elements for the dispatcher")
+    w.add_argument("--dispatcher", required=True, help="dispatcher address HOST:PORT (grpc:// optional)")
+    w.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free port)")
+    w.add_argument("--host", default="localhost",
+                   help="the name or address under which trainers reach this worker")
+
+
+def _strip_scheme(address: str) -> str:
+    return address.split("://", 1)[1] if "://" in address else address
+
+
+def run(args) -> int:
+    import tensorflow as tf   # imported late: `pose --help` stays fast
+
+    service = tf.data.experimental.service
+    if args.role == "dispatcher":
+        config = service.DispatcherConfig(port=args.port, protocol="grpc", work_dir=args.work_dir,
+                                          fault_tolerant_mode=bool(args.work_dir))
+        server = service.DispatchServer(config)
+        port = server.target.rsplit(":", 1)[1]
+        print(f"dispatcher listening on grpc://localhost:{port}", flush=True)
+    else:
+        config = service.WorkerConfig(dispatcher_address=_strip_scheme(args.dispatcher), protocol="grpc",
+                                      port=args.port, worker_address=f"{args.host}:%port%")
+        server = service.WorkerServer(config)
+        print(f"worker listening on port {server._address.rsplit(':', 1)[1]} "
+              f"(dispatcher {args.dispatcher})", flush=True)
+    try:
+        server.join()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pose-data-service", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
