@@ -1,0 +1,314 @@
+"""Part affinity fields (OpenPose) <-> people: multi-person bottom-up decoding and its target geometry.
+
+Decoding, in four vectorised steps (see docs/decoders.md):
+  1. peaks: one NMS over all heatmap channels, thresholded, refined to sub-pixel positions;
+  2. limb scores: for every limb and every (part a, part b) candidate pair, the PAF sampled along the
+     segment (bilinear, all pairs of all limbs in one gather) dotted with the segment's direction,
+     plus a prior against implausibly long limbs;
+  3. matching: per limb, greedily take the best-scoring pairs, each candidate used at most once;
+  4. assembly: connections grow people along the limb tree (merging fragments that share nothing),
+     then people with too few parts or too low a score are dropped.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pose_core.codecs.base import Codec
+from pose_core.codecs.maps import average_maps
+from pose_core.codecs.peaks import cells_to_pixels, find_peaks, refine_peaks
+from pose_core.layouts import KeypointLayout
+from pose_core.people import Person
+
+
+class PafCodec(Codec):
+    name = "paf"
+
+    def __init__(self, layout: KeypointLayout, stride: int = 8, heatmap_channels: int | None = None,
+                 paf_offset: int | None = None, refine: str = "taylor", upsample: int = 4,
+                 peak_threshold: float = 0.05,
+                 nms_window: int = 3, paf_samples: int = 10, paf_score_threshold: float = 0.05,
+                 min_paf_fraction: float = 0.8, distance_prior: float = 0.5, min_parts: int = 3,
+                 min_person_score: float = 0.1, sigma: float = 7.0, paf_width: float = 1.0):
+        """
+        layout: keypoints and `layout.paf_limbs` ((a, b), (x channel, y channel) inside the PAF block).
+        stride: input pixels per map cell (the maps are ceil(h / stride) x ceil(w / stride)).
+        heatmap_channels: heatmap channels at the start of the output (keypoints + background);
+            default layout.num_keypoints + 1. paf_offset: first PAF channel; default heatmap_channels.
+            A model with two outputs (heatmaps, pafs) uses paf_offset 0 on the second one.
+        refine, upsample: sub-pixel peak positions. "taylor": continuous, one Newton step on the log
+            of the 3x3 neighbourhood (exact for Gaussian peaks; the default). "upsample": tf-pose's
+            scheme, the maximum of the maps bicubically upsampled by `upsample` - evaluated only
+            around each map-level maximum, never by resizing whole maps (positions on a 1/upsample
+            cell grid).
+        peak_threshold, nms_window: a keypoint candidate is a local maximum in a window x window cell
+            neighbourhood with a heatmap value above the threshold.
+        paf_samples, paf_score_threshold, min_paf_fraction: a candidate limb is valid when at least
+            min_paf_fraction of the paf_samples points along it have PAF . direction > paf_score_threshold
+        distance_prior: limbs longer than distance_prior * input height are penalised (score - 1 +
+            distance_prior * h / length), so far-apart candidates of different people are not joined.
+        min_parts, min_person_score: people with fewer keypoints, or a lower score (mean keypoint
+            score over ALL layout keypoints, undetected ones counting 0) are dropped.
+        sigma, paf_width: target geometry - the heatmaps' Gaussian sigma in input pixels, and the
+            PAF band's half-width in map cells (OpenPose's convention) - used by encode() and by the
+            training target generators (pose_core.data.targets reads them off this object).
+        """
+        if not layout.paf_limbs:
+            raise ValueError(f"layout {layout.name} has no PAF limbs")
+        self.layout = layout
+        self.stride = stride
+        self.heatmap_channels = heatmap_channels or layout.num_keypoints + 1
+        self.paf_offset = self.heatmap_channels if paf_offset is None else paf_offset
+        if refine not in ("taylor", "upsample"):
+            raise ValueError(f"refine must be 'taylor' or 'upsample', not {refine!r}")
+        self.refine = refine
+        self.upsample = upsample
+        self.peak_threshold = peak_threshold
+        self.nms_window = nms_window
+        self.paf_samples = paf_samples
+        self.paf_score_threshold = paf_score_threshold
+        self.min_paf_fraction = min_paf_fraction
+        self.distance_prior = distance_prior
+        self.min_parts = min_parts
+        self.min_person_score = min_person_score
+        self.sigma = sigma
+        self.paf_width = paf_width
+
+        limbs = np.asarray([ab for ab, _ in layout.paf_limbs], np.int64)
+        chans = np.asarray([ch for _, ch in layout.paf_limbs], np.int64)
+        self._limb_a, self._limb_b = limbs[:, 0], limbs[:, 1]
+        self._paf_x, self._paf_y = chans[:, 0], chans[:, 1]
+        self.num_paf_channels = 2 * len(limbs)
+        self._t = np.linspace(0.0, 1.0, paf_samples, dtype=np.float32)
+        self._flip_perm, self._flip_sign = self._flip_channels()
+
+    # ------------------------------------------------------------------ decode
+    def split(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(keypoint heatmaps (H, W, K), PAFs (H, W, 2L)) from one image's outputs."""
+        k = self.layout.num_keypoints
+        if len(outputs) >= 2:
+            return outputs[0][..., :k], outputs[1][..., self.paf_offset:self.paf_offset +
+                                                   self.num_paf_channels]
+        maps = outputs[0]
+        expected = self.paf_offset + self.num_paf_channels
+        if maps.ndim != 3 or maps.shape[-1] < expected:
+            raise ValueError(f"PAF codec expects (H, W, >={expected}) maps, got {maps.shape}")
+        return maps[..., :k], maps[..., self.paf_offset:expected]
+
+    def decode(self, outputs: list[np.ndarray], input_size: tuple[int, int]) -> list[Person]:
+        heatmaps, pafs = self.split(outputs)
+        heatmaps = np.ascontiguousarray(heatmaps, np.float32)
+        chans, ys, xs, values = find_peaks(heatmaps, self.peak_threshold, self.nms_window)
+        if len(chans) == 0:
+            return []
+        px, py = refine_peaks(heatmaps, chans, ys, xs,
+                              self.upsample if self.refine == "upsample" else 0)
+        k = self.layout.num_keypoints
+        starts = np.searchsorted(chans, np.arange(k + 1))
+        limb, ia, ib, score = self._score_limbs(pafs, px, py, starts, input_size[1])
+        conns = self._match(limb, ia, ib, score, len(chans))
+        people = self._assemble(conns, chans, values)
+        out = []
+        xy = np.stack([cells_to_pixels(px, self.stride), cells_to_pixels(py, self.stride)], 1)
+        for parts, _ in people:
+            parts = np.asarray(parts)
+            found = parts >= 0
+            if found.sum() < self.min_parts:
+                continue
+            kps = np.zeros((k, 3), np.float32)
+            kps[found, :2] = xy[parts[found]]
+            kps[found, 2] = np.clip(values[parts[found]], 0.0, 1.0)
+            person_score = float(kps[:, 2].sum() / k)
+            if person_score >= self.min_person_score:
+                out.append(Person(kps, person_score, self.layout))
+        out.sort(key=lambda p: -p.score)
+        return out
+
+    def _score_limbs(self, pafs, px, py, starts, input_h):
+        """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones."""
+        counts = np.diff(starts)
+        na, nb = counts[self._limb_a], counts[self._limb_b]
+        npairs = na * nb
+        total = int(npairs.sum())
+        if total == 0:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty, np.zeros(0, np.float32)
+        limb = np.repeat(np.arange(len(npairs)), npairs)
+        local = np.arange(total) - np.repeat(np.cumsum(npairs) - npairs, npairs)
+        nb_l = nb[limb]
+        ia = starts[self._limb_a][limb] + local // nb_l
+        ib = starts[self._limb_b][limb] + local % nb_l
+
+        ax, ay, dx, dy = px[ia], py[ia], px[ib] - px[ia], py[ib] - py[ia]
+        length = np.hypot(dx, dy)
+        inv = np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0)
+        ux, uy = dx * inv, dy * inv
+        sx = ax[:, None] + dx[:, None] * self._t       # (P, S) sample points, map cells
+        sy = ay[:, None] + dy[:, None] * self._t
+        vx, vy = _bilinear2(pafs, sx, sy, self._paf_x[limb], self._paf_y[limb])
+        dots = vx * ux[:, None] + vy * uy[:, None]
+        mean = dots.mean(1)
+        frac = (dots > self.paf_score_threshold).mean(1)
+        length_px = length * self.stride
+        prior = np.minimum(self.distance_prior * input_h / np.maximum(length_px, 1e-6) - 1.0, 0.0)
+        score = mean + prior
+        ok = (length > 1e-6) & (frac >= self.min_paf_fraction) & (score > 0)
+        return limb[ok], ia[ok], ib[ok], score[ok]
+
+    @staticmethod
+    def _match(limb, ia, ib, score, num_peaks):
+        """Greedy bipartite matching per limb: best pairs first, each peak used once per limb."""
+        order = np.lexsort((-score, limb))
+        used = set()
+        conns = []
+        for i in order.tolist():
+            l = int(limb[i])
+            ka, kb = l * num_peaks + int(ia[i]), ~(l * num_peaks + int(ib[i]))
+            if ka in used or kb in used:
+                continue
+            used.add(ka)
+            used.add(kb)
+            conns.append((l, int(ia[i]), int(ib[i]), float(score[i])))
+        return conns
+
+    def _assemble(self, conns, chans, values):
+        """Grow people from connections (in limb-table order, i.e. outward along the tree from the
+        neck). Returns [(parts: list of peak index or -1 per keypoint, connection score)]."""
+        k = self.layout.num_keypoints
+        part_of = chans.tolist()
+        person_of = [-1] * len(chans)
+        people: list[list] = []           # [parts, score]; merged-away people become None
+        for l, ga, gb, s in conns:
+            pa, pb = person_of[ga], person_of[gb]
+            if pa < 0 and pb < 0:
+                parts = [-1] * k
+                parts[part_of[ga]], parts[part_of[gb]] = ga, gb
+                person_of[ga] = person_of[gb] = len(people)
+                people.append([parts, s])
+            elif pb < 0 or pa < 0:
+                owner, new = (pa, gb) if pb < 0 else (pb, ga)
+                parts = people[owner][0]
+                if parts[part_of[new]] < 0:          # a different peak already there: conflict, skip
+                    parts[part_of[new]] = new
+                    person_of[new] = owner
+                    people[owner][1] += s
+            elif pa == pb:
+                people[pa][1] += s                   # a redundant limb confirming the same person
+            else:
+                first, second = people[pa][0], people[pb][0]
+                if all(x < 0 or y < 0 for x, y in zip(first, second)):
+                    for j, g in enumerate(second):
+                        if g >= 0:
+                            first[j] = g
+                            person_of[g] = pa
+                    people[pa][1] += people[pb][1] + s
+                    people[pb] = None
+        return [p for p in people if p is not None]
+
+    # ------------------------------------------------------------------ flip test / multi-scale
+    def _flip_channels(self):
+        """Channel permutation and sign that turn the maps of a mirrored image into the maps of the
+        original: left/right keypoints swap, each limb takes its mirror limb's field with x negated."""
+        k = self.layout.num_keypoints
+        perm = self.layout.flip_permutation
+        total = self.paf_offset + self.num_paf_channels
+        ch_perm = np.arange(max(total, self.heatmap_channels))
+        sign = np.ones(len(ch_perm), np.float32)
+        ch_perm[:k] = perm
+        limbs = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(self._limb_a, self._limb_b))}
+        for i, (a, b) in enumerate(zip(self._limb_a, self._limb_b)):
+            ma, mb = int(perm[a]), int(perm[b])
+            if (ma, mb) in limbs:
+                j, orient = limbs[(ma, mb)], 1.0
+            elif (mb, ma) in limbs:
+                j, orient = limbs[(mb, ma)], -1.0
+            else:
+                raise ValueError(f"{self.layout.name}: limb {a}-{b} has no mirror limb")
+            cx, cy = self.paf_offset + self._paf_x[i], self.paf_offset + self._paf_y[i]
+            ch_perm[cx], ch_perm[cy] = self.paf_offset + self._paf_x[j], self.paf_offset + self._paf_y[j]
+            sign[cx], sign[cy] = -orient, orient
+        return ch_perm, sign
+
+    def flip_back(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
+        maps = outputs[0][:, ::-1]
+        if len(outputs) >= 2:           # separate heatmap and PAF outputs
+            k = self.layout.num_keypoints
+            hm = maps.copy()
+            hm[..., :k] = maps[..., self.layout.flip_permutation]
+            off = self.paf_offset
+            pafs = outputs[1][:, ::-1]
+            sel = self._flip_perm[off:] - off
+            out_paf = pafs.copy()
+            out_paf[..., off:off + len(sel)] = pafs[..., sel] * self._flip_sign[off:]
+            return [hm, out_paf] + list(outputs[2:])
+        n = min(maps.shape[-1], len(self._flip_perm))
+        out = maps.copy()
+        out[..., :n] = maps[..., self._flip_perm[:n]] * self._flip_sign[:n]
+        return [out] + list(outputs[1:])
+
+    def average(self, outputs_list: list[list[np.ndarray]]) -> list[np.ndarray]:
+        return average_maps(outputs_list)
+
+    # ------------------------------------------------------------------ encode (targets)
+    def map_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
+        """(W, H) of the maps for an input of (w, h) pixels."""
+        return -(-input_size[0] // self.stride), -(-input_size[1] // self.stride)
+
+    def encode(self, keypoints: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+        """Reference (numpy) targets for people `keypoints` (N, K, 3: x, y, visible>0) in input pixels:
+        (H, W, paf_offset + 2L) maps with Gaussian heatmaps (max over people), background =
+        1 - max over parts, and unit-vector PAFs averaged where several people's limbs overlap.
+        The training pipeline's TF target generators must agree with this."""
+        w_map, h_map = self.map_size(input_size)
+        k = self.layout.num_keypoints
+        maps = np.zeros((h_map, w_map, self.paf_offset + self.num_paf_channels), np.float32)
+        gx = cells_to_pixels(np.arange(w_map), self.stride)[None, :]
+        gy = cells_to_pixels(np.arange(h_map), self.stride)[:, None]
+        kps = np.asarray(keypoints, np.float32).reshape(-1, k, 3)
+        for person in kps:
+            for j, (x, y, v) in enumerate(person):
+                if v > 0:
+                    g = np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / (2 * self.sigma ** 2))
+                    np.maximum(maps[..., j], g, out=maps[..., j])
+        if self.heatmap_channels > k:
+            maps[..., k] = 1.0 - maps[..., :k].max(-1)
+        paf = maps[..., self.paf_offset:]
+        for i, (a, b) in enumerate(zip(self._limb_a, self._limb_b)):
+            acc = np.zeros((h_map, w_map, 2), np.float32)
+            count = np.zeros((h_map, w_map), np.float32)
+            for person in kps:
+                if person[a, 2] <= 0 or person[b, 2] <= 0:
+                    continue
+                d = person[b, :2] - person[a, :2]
+                n = float(np.hypot(*d))
+                if n < 1e-6:
+                    continue
+                u = d / n
+                # The band is measured in map cells (paf_width is in cells).
+                rx, ry = (gx - person[a, 0]) / self.stride, (gy - person[a, 1]) / self.stride
+                along = rx * u[0] + ry * u[1]
+                across = np.abs(rx * u[1] - ry * u[0])
+                band = (along >= 0) & (along <= n / self.stride) & (across <= self.paf_width)
+                acc[band] += u
+                count[band] += 1
+            hit = count > 0
+            paf[hit, self._paf_x[i]] = acc[hit, 0] / count[hit]
+            paf[hit, self._paf_y[i]] = acc[hit, 1] / count[hit]
+        return maps
+
+
+def _bilinear2(maps, sx, sy, ch_x, ch_y):
+    """Bilinear samples of channels ch_x and ch_y (one per row) of (H, W, C) maps at (P, S) points."""
+    h, w, c = maps.shape
+    flat = maps.reshape(-1)
+    sx = np.clip(sx, 0, w - 1)
+    sy = np.clip(sy, 0, h - 1)
+    x0 = np.minimum(sx.astype(np.int64), w - 2) if w > 1 else np.zeros(sx.shape, np.int64)
+    y0 = np.minimum(sy.astype(np.int64), h - 2) if h > 1 else np.zeros(sy.shape, np.int64)
+    fx, fy = sx - x0, sy - y0
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    base = [(y0 * w + x0) * c, (y0 * w + x1) * c, (y1 * w + x0) * c, (y1 * w + x1) * c]
+    wts = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
+    out = []
+    for ch in (ch_x[:, None], ch_y[:, None]):
+        out.append(sum(wt * flat[b + ch] for b, wt in zip(base, wts)))
+    return out

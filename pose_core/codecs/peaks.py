@@ -1,0 +1,118 @@
+"""Heatmap peak finding shared by the decoders: local-maximum NMS and sub-pixel refinement.
+
+Everything works on (H, W, C) float maps in MAP cells and is vectorised over all channels and peaks at
+once; decoders convert cells to network-input pixels with `cells_to_pixels`.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+# Values are floored before the log-parabola fit: a Gaussian's log is exactly a parabola, but maps reach
+# zero (or go slightly negative) away from a peak, and log(0) would throw the fit away.
+_LOG_FLOOR = 1e-4
+
+
+@lru_cache(maxsize=32)
+def _nms_kernel(window: int, channels: int) -> np.ndarray:
+    """Dilation kernel for a (H, W*C) view of (H, W, C) maps: ones every C columns, so each value is
+    compared only with the same channel's neighbours in a window x window square."""
+    kernel = np.zeros((window, (window - 1) * channels + 1), np.uint8)
+    kernel[:, ::channels] = 1
+    return kernel
+
+
+def find_peaks(maps: np.ndarray, threshold: float, window: int = 3):
+    """Local maxima of every channel above `threshold`.
+
+    maps: (H, W, C) float32. Returns (channel, y, x, value) arrays sorted by channel, then by
+    descending value. One dilation over the (H, W*C) view does the NMS of all channels in one call
+    (cv2 treats pixels outside the image as absent, so rows never leak into the next channel).
+    """
+    maps = np.ascontiguousarray(maps, np.float32)
+    h, w, c = maps.shape
+    flat = maps.reshape(h, w * c)
+    local_max = cv2.dilate(flat, _nms_kernel(window, c))
+    ys, cols = np.nonzero((flat >= local_max) & (flat > threshold))
+    xs, chans = np.divmod(cols, c)
+    values = flat[ys, cols]
+    order = np.lexsort((-values, chans))
+    return chans[order], ys[order], xs[order], values[order]
+
+
+def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                 upsample: int = 0):
+    """Sub-pixel peak positions (x, y) in map cells of the integer maxima (chans, ys, xs).
+
+    upsample=0: one Newton step on the log of the 3x3 neighbourhood (a second-order Taylor expansion,
+    cross term included). Exact for Gaussian peaks; the step is limited to half a cell because the
+    true maximum lies within half a cell of the arg-max cell (otherwise a neighbour would be larger).
+    upsample=u: the maximum of the bicubically upsampled map on a 1/u-cell grid within half a cell,
+    i.e. what NMS on cv2.resize(maps, x u, INTER_CUBIC) finds, computed only around each peak."""
+    if len(chans) == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    if upsample:
+        return _refine_upsampled(maps, chans, ys, xs, int(upsample))
+    h, w, _ = maps.shape
+    xm, xp = np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)
+    ym, yp = np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1)
+
+    def logv(yy, xx):
+        return np.log(np.maximum(maps[yy, xx, chans], _LOG_FLOOR))
+
+    c0 = logv(ys, xs)
+    left, right, up, down = logv(ys, xm), logv(ys, xp), logv(ym, xs), logv(yp, xs)
+    gx, gy = 0.5 * (right - left), 0.5 * (down - up)
+    hxx, hyy = right - 2 * c0 + left, down - 2 * c0 + up
+    hxy = 0.25 * (logv(yp, xp) - logv(yp, xm) - logv(ym, xp) + logv(ym, xm))
+    det = hxx * hyy - hxy * hxy
+    # Newton step where the Hessian is negative definite; otherwise a per-axis parabola (or nothing).
+    full = (hxx < 0) & (det > 1e-12)
+    safe_det = np.where(full, det, 1.0)
+    dx = np.where(full, -(hyy * gx - hxy * gy) / safe_det,
+                  np.where(hxx < 0, -gx / np.where(hxx < 0, hxx, -1.0), 0.0))
+    dy = np.where(full, -(hxx * gy - hxy * gx) / safe_det,
+                  np.where(hyy < 0, -gy / np.where(hyy < 0, hyy, -1.0), 0.0))
+    dx, dy = np.clip(dx, -0.5, 0.5), np.clip(dy, -0.5, 0.5)
+    return (xs + dx).astype(np.float32), (ys + dy).astype(np.float32)
+
+
+def _cubic_weights(offsets: np.ndarray) -> np.ndarray:
+    """(len(offsets), 5) bicubic weights (OpenCV's a = -0.75) of taps at -2..2 for each offset."""
+    a = -0.75
+    t = np.abs(offsets[:, None] - np.arange(-2, 3)[None, :])
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+
+
+@lru_cache(maxsize=8)
+def _upsample_grid(upsample: int):
+    offsets = np.arange(-(upsample // 2), upsample // 2 + 1) / upsample
+    return offsets.astype(np.float32), _cubic_weights(offsets).astype(np.float32)
+
+
+def _refine_upsampled(maps, chans, ys, xs, upsample):
+    h, w, _ = maps.shape
+    offsets, weights = _upsample_grid(upsample)
+    taps = np.arange(-2, 3)
+    yy = np.clip(ys[:, None] + taps, 0, h - 1)            # border replicated, like cv2.resize
+    xx = np.clip(xs[:, None] + taps, 0, w - 1)
+    patches = maps[yy[:, :, None], xx[:, None, :], chans[:, None, None]]    # (n, 5, 5)
+    up = np.einsum("aj,nji,bi->nab", weights, patches, weights)           # (n, m, m)
+    m = len(offsets)
+    iy, ix = np.divmod(up.reshape(len(chans), -1).argmax(1), m)
+    return (xs + offsets[ix]).astype(np.float32), (ys + offsets[iy]).astype(np.float32)
+
+
+def cells_to_pixels(cells: np.ndarray, stride: float) -> np.ndarray:
+    """Map-cell coordinates -> network-input pixel coordinates. Cell i covers input pixels
+    [i*stride, (i+1)*stride), so its centre is pixel (i + 0.5) * stride - 0.5 (pixel centres at
+    integers, the convention cv2.resize and the estimator use)."""
+    return (np.asarray(cells, np.float32) + 0.5) * stride - 0.5
+
+
+def pixels_to_cells(pixels: np.ndarray, stride: float) -> np.ndarray:
+    return (np.asarray(pixels, np.float32) + 0.5) / stride - 0.5
