@@ -1,0 +1,145 @@
+"""sensor_msgs/Image and CompressedImage <-> numpy, without cv_bridge (the PyPI cv-bridge is a broken copy
+of ROS 1's under OpenCV 5 / NumPy 2). Honours `step` row padding and `is_bigendian`.
+
+Functions take/return message objects but only touch their fields, so they are testable without a graph.
+Every failure raises pose_core.errors.ImageError with a one-line reason.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pose_core.errors import ImageError
+
+# encoding -> (numpy dtype, channels)
+ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "rgb8": (np.dtype(np.uint8), 3), "bgr8": (np.dtype(np.uint8), 3),
+    "rgba8": (np.dtype(np.uint8), 4), "bgra8": (np.dtype(np.uint8), 4),
+    "mono8": (np.dtype(np.uint8), 1), "8UC1": (np.dtype(np.uint8), 1), "8UC3": (np.dtype(np.uint8), 3),
+    "mono16": (np.dtype(np.uint16), 1), "16UC1": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+
+from pose_core.image_io import MAX_PIXELS as DEFAULT_MAX_PIXELS  # noqa: E402  (one limit for all inputs)
+
+
+def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Image message -> (H, W) or (H, W, C) array in the message's encoding (a copy; native byte order)."""
+    enc = msg.encoding
+    if enc not in ENCODINGS:
+        raise ImageError(f"unsupported image encoding {enc!r} (supported: {', '.join(ENCODINGS)})")
+    dtype, channels = ENCODINGS[enc]
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h == 0 or w == 0:
+        raise ImageError(f"empty image ({w}x{h})")
+    if h * w > max_pixels:
+        raise ImageError(f"image too large: {w}x{h} exceeds {max_pixels} pixels")
+    row_bytes = w * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageError(f"step {step} smaller than one row of {w} {enc} pixels ({row_bytes} bytes)")
+    data = msg.data
+    nbytes = len(data)
+    if nbytes < step * h:
+        raise ImageError(f"image data has {nbytes} bytes, expected step*height = {step}*{h} = {step * h}")
+    try:
+        buf = np.frombuffer(data, np.uint8, count=step * h)   # zero-copy for bytes / array.array
+    except TypeError:                                           # a plain list
+        buf = np.asarray(data, np.uint8)[:step * h]
+    rows = buf.reshape(h, step)[:, :row_bytes]        # drop row padding
+    order = ">" if msg.is_bigendian else "<"
+    arr = np.ascontiguousarray(rows).view(dtype.newbyteorder(order)).astype(dtype, copy=False)
+    arr = arr.reshape((h, w, channels) if channels > 1 else (h, w))
+    return arr.copy() if not arr.flags.owndata else arr
+
+
+def to_bgr8(arr: np.ndarray, encoding: str) -> np.ndarray:
+    """Any supported colour/mono encoding -> (H, W, 3) uint8 BGR, the estimator's input."""
+    if encoding in ("bgr8", "8UC3"):
+        return arr
+    if encoding == "rgb8":
+        return cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    if encoding == "rgba8":
+        return cv2.cvtColor(arr, cv2.COLOR_RGBA2BGR)
+    if encoding == "bgra8":
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
+    if encoding in ("mono8", "8UC1"):
+        return cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
+    if encoding in ("mono16", "16UC1"):
+        # Use the full 16-bit range of the frame (IR/thermal cameras rarely fill it).
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = ((arr.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1.0))).astype(np.uint8)
+        return cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR)
+    raise ImageError(f"encoding {encoding!r} is not a colour or mono image")
+
+
+def image_msg_to_bgr(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    return to_bgr8(image_to_numpy(msg, max_pixels), msg.encoding)
+
+
+def compressed_to_bgr(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """CompressedImage (jpeg/png) -> BGR uint8."""
+    data = np.frombuffer(bytes(msg.data), np.uint8)   # bytes(): data may be array.array or list
+    if data.size == 0:
+        raise ImageError("empty compressed image")
+    # Check the size from the header before decoding: a decompression bomb would otherwise allocate it.
+    if not _header_size_ok(data, max_pixels):
+        raise ImageError(f"compressed image too large (> {max_pixels} pixels)")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageError(f"corrupt or unsupported compressed image (format {msg.format!r}, {data.size} bytes)")
+    return img
+
+
+def _header_size_ok(data: np.ndarray, max_pixels: int) -> bool:
+    # PNG: width/height are big-endian uint32 at bytes 16..24 of the IHDR chunk.
+    raw = data[:24].tobytes()
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        w, h = int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
+        return w * h <= max_pixels
+    # JPEG: the frame size is in the first SOFn segment; walk the segments until it.
+    buf = data.tobytes()
+    i = 2
+    while buf[:2] == b"\xff\xd8" and i + 9 < len(buf):
+        if buf[i] != 0xFF:
+            break
+        marker = buf[i + 1]
+        seg_len = int.from_bytes(buf[i + 2:i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            h, w = int.from_bytes(buf[i + 5:i + 7], "big"), int.from_bytes(buf[i + 7:i + 9], "big")
+            return w * h <= max_pixels
+        i += 2 + seg_len
+    return True
+
+
+def numpy_to_image(arr: np.ndarray, encoding: str, msg_type=None, header=None):
+    """(H, W[, C]) array -> Image message (step = width * channels * itemsize, little-endian)."""
+    if encoding not in ENCODINGS:
+        raise ImageError(f"unsupported image encoding {encoding!r}")
+    dtype, channels = ENCODINGS[encoding]
+    arr = np.ascontiguousarray(arr, dtype=dtype.newbyteorder("<"))
+    if arr.ndim != (3 if channels > 1 else 2) or (channels > 1 and arr.shape[2] != channels):
+        raise ImageError(f"array of shape {arr.shape} does not match encoding {encoding}")
+    if msg_type is None:
+        from sensor_msgs.msg import Image as msg_type
+    msg = msg_type()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = arr.shape[:2]
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = arr.shape[1] * channels * dtype.itemsize
+    msg.data = arr.tobytes()
+    return msg
+
+
+def bgr_to_compressed(img: np.ndarray, fmt: str = "jpeg", quality: int = 90, header=None):
+    from sensor_msgs.msg import CompressedImage
+    ext = ".png" if fmt == "png" else ".jpg"
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else []
+    ok, buf = cv2.imencode(ext, img, params)
+    if not ok:
+        raise ImageError(f"could not encode image as {fmt}")
+    msg = CompressedImage(format=fmt, data=buf.tobytes())
+    if header is not None:
+        msg.header = header
+    return msg

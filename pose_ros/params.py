@@ -1,0 +1,85 @@
+"""The pose node's parameters as data: name -> (default, description, range, read_only).
+
+Types follow the defaults (str/bool/int/float); ranges become ROS descriptor ranges, so `ros2 param set`
+rejects out-of-range values before the node sees them. Topics and QoS are read-only (fixed at start).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from pose_core.defaults import DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class Param:
+    default: object
+    description: str
+    range: tuple[float, float] | None = None
+    read_only: bool = False
+
+
+POSE_NODE_PARAMS: dict[str, Param] = {
+    # model (changing any of these at runtime reloads the estimator; a failed load keeps the old one)
+    "model": Param(DEFAULT_MODEL, "zoo name (pose models list) or path to an exported model folder/model.yaml"),
+    "runtime": Param("", "runtime kind (frozen_graph, tflite, keras, saved_model, tfjs); '' = the model's default"),
+    "device": Param("cpu", "cpu or gpu (gpu falls back to cpu with a log line)"),
+    "threads": Param(0, "CPU threads for the runtime; 0 = runtime default", (0, 64)),
+    "input_size": Param("", "network input 'WxH', 'native' or '' (the model's default)"),
+    # results
+    "min_person_score": Param(0.1, "drop people scoring below this", (0.0, 1.0)),
+    "min_keypoint_score": Param(0.0, "keypoints below this are reported as not detected (score 0)", (0.0, 1.0)),
+    "max_pixels": Param(50_000_000, "reject larger input images (bad input guard)", (1, 500_000_000)),
+    # topics and QoS (read-only)
+    "image_topic": Param("image", "sensor_msgs/Image input; the compressed input is <image_topic>/compressed",
+                         read_only=True),
+    "compressed": Param(False, "subscribe to <image_topic>/compressed (CompressedImage jpeg/png) instead",
+                        read_only=True),
+    "poses_topic": Param("poses", "pose_ros/PersonArray output", read_only=True),
+    "markers_topic": Param("pose_markers", "visualization_msgs/MarkerArray output", read_only=True),
+    "annotated_topic": Param("image_annotated", "sensor_msgs/Image (bgr8) output with skeletons drawn",
+                             read_only=True),
+    "depth_topic": Param("depth", "aligned depth image (16UC1 mm or 32FC1 m), used when depth is on",
+                         read_only=True),
+    "camera_info_topic": Param("camera_info", "sensor_msgs/CameraInfo of the colour image (K)", read_only=True),
+    "qos_reliability": Param("best_effort", "input QoS reliability: best_effort (sensor data) or reliable",
+                             read_only=True),
+    "qos_depth": Param(5, "input QoS history depth", (1, 100), read_only=True),
+    # features
+    "publish_markers": Param(True, "publish the MarkerArray"),
+    "publish_annotated": Param(True, "publish the annotated image"),
+    "tracking": Param(True, "stable person ids across frames (OKS assignment)"),
+    "tracking_min_similarity": Param(0.3, "minimum keypoint similarity (OKS) to continue a track", (0.0, 1.0)),
+    "tracking_max_age": Param(10, "frames a lost track is kept before its id retires", (0, 1000)),
+    "smoothing": Param(False, "One-Euro smoothing of tracked keypoints"),
+    "smoothing_min_cutoff": Param(1.0, "One-Euro minimum cutoff frequency (Hz)", (0.01, 100.0)),
+    "smoothing_beta": Param(0.05, "One-Euro speed coefficient", (0.0, 10.0)),
+    "depth": Param(False, "lift keypoints to 3D from aligned depth + CameraInfo", read_only=True),
+    "depth_window": Param(5, "side of the pixel window for the median depth per keypoint", (1, 31)),
+    "depth_max_dt": Param(0.05, "max |stamp difference| (s) between a colour frame and its depth frame",
+                          (0.0, 1.0)),
+    "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
+}
+
+# Changing any of these rebuilds the estimator.
+MODEL_PARAMS = ("model", "runtime", "device", "threads", "input_size")
+
+
+def descriptor(name: str, p: Param) -> ParameterDescriptor:
+    d = ParameterDescriptor(name=name, description=p.description, read_only=p.read_only)
+    if p.range is not None:
+        lo, hi = p.range
+        if isinstance(p.default, int) and not isinstance(p.default, bool):
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    return d
+
+
+def declare(node, table: dict[str, Param]) -> None:
+    node.declare_parameters("", [(name, p.default, descriptor(name, p)) for name, p in table.items()])
+
+
+def values(node, table: dict[str, Param]) -> dict[str, object]:
+    return {name: node.get_parameter(name).value for name in table}

@@ -1,0 +1,46 @@
+"""One frame through the ROS-free chain: estimator -> score filters -> tracking -> 3D lift.
+
+The node hands a BGR image (and optionally aligned depth + K) to FramePipeline.process(); everything that
+is not message wiring happens here or in pose_core.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose_core.lift3d import lift_people
+from pose_core.people import Person
+from pose_core.tracking import PoseTracker
+
+
+@dataclass
+class DepthFrame:
+    depth_m: np.ndarray      # (H, W) float32 metres, aligned to the colour image
+    k: np.ndarray            # 3x3 intrinsics of the colour image
+
+
+class FramePipeline:
+    def __init__(self, estimator, min_person_score: float = 0.0, min_keypoint_score: float = 0.0,
+                 tracker: PoseTracker | None = None, depth_window: int = 5):
+        self.estimator = estimator
+        self.min_person_score = min_person_score
+        self.min_keypoint_score = min_keypoint_score
+        self.tracker = tracker
+        self.depth_window = depth_window
+
+    def process(self, bgr: np.ndarray, stamp_s: float, depth: DepthFrame | None = None):
+        """-> (people, timing dict with the estimator's ms under 'total')."""
+        people, timing = self.estimator.estimate(bgr, return_timing=True)
+        people = [p for p in people if p.score >= self.min_person_score]
+        for p in people:
+            low = p.keypoints[:, 2] < self.min_keypoint_score
+            p.keypoints[low] = 0.0           # below threshold = not detected (see msg/Keypoint.msg)
+        if self.tracker is not None:
+            self.tracker.update(people, stamp_s)
+        if depth is not None:
+            h, w = bgr.shape[:2]
+            lift_people(people, depth.depth_m, depth.k, (w, h), window=self.depth_window)
+        return people, timing
+
+

@@ -1,0 +1,276 @@
+"""The pose node: camera image in; PersonArray, MarkerArray, annotated image and /diagnostics out.
+
+Wiring only: parameters, QoS, subscriptions, publishers. Inference runs on a worker thread that always takes
+the LATEST frame from a one-slot mailbox (frames arriving while it is busy are counted as dropped, never
+queued), so latency stays bounded when the camera is faster than the model. The math is in pose_core.
+
+    pose_node --ros-args --params-file config/pose_node.yaml -r image:=/camera/color/image_raw
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from pose_core.draw import draw_people
+from pose_core.errors import ImageError, PoseError
+from pose_core.estimator import PoseEstimator
+from pose_core.lift3d import check_intrinsics, depth_to_metres
+from pose_core.tracking import PoseTracker
+from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr, image_to_numpy, numpy_to_image
+from pose_ros.mailbox import LatestMailbox
+from pose_ros.markers import people_to_markers
+from pose_ros.messages import people_to_msg, stamp_seconds
+from pose_ros.msg import PersonArray
+from pose_ros.params import MODEL_PARAMS, POSE_NODE_PARAMS, declare, values
+from pose_ros.pipeline import DepthFrame, FramePipeline
+from pose_ros.stats import NodeStats
+
+
+@dataclass
+class Frame:
+    msg: object              # Image or CompressedImage, converted on the worker (keeps callbacks cheap)
+    received: float          # time.monotonic() at the callback
+    received_wall: float     # time.time() at the callback
+
+
+def load_estimator(p: dict) -> PoseEstimator:
+    return PoseEstimator.from_zoo(p["model"], runtime=p["runtime"] or None, device=p["device"],
+                                  threads=p["threads"] or None, input_size=p["input_size"] or None)
+
+
+class PoseNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("pose_node", **kwargs)
+        declare(self, POSE_NODE_PARAMS)
+        self.p = values(self, POSE_NODE_PARAMS)
+        self.stats = NodeStats()
+        self.mailbox = LatestMailbox()
+        self._lock = threading.Lock()          # guards self.pipeline swaps and self.p updates
+        self.get_logger().info(f"loading model {self.p['model']!r}")
+        # Raises PoseError (missing file, unknown name): main() turns it into one log line and exit 1.
+        self.pipeline = FramePipeline(load_estimator(self.p))
+        self._tracker_config = None
+        self._apply_result_params()
+        self.get_logger().info(f"model ready: {self.pipeline.estimator.describe()}")
+
+        qos_in = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=self.p["qos_depth"],
+            reliability=(ReliabilityPolicy.RELIABLE if self.p["qos_reliability"] == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT))
+        self.pub_poses = self.create_publisher(PersonArray, self.p["poses_topic"], 10)
+        self.pub_markers = self.create_publisher(MarkerArray, self.p["markers_topic"], 5)
+        self.pub_annotated = self.create_publisher(Image, self.p["annotated_topic"], 5)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        # Subscriptions get their own callback group: a model reload (parameter service, default group)
+        # can take seconds and must not stop frames from arriving.
+        group = MutuallyExclusiveCallbackGroup()
+        if self.p["compressed"]:
+            topic = self.p["image_topic"].rstrip("/") + "/compressed"
+            self.create_subscription(CompressedImage, topic, self._on_image, qos_in, callback_group=group)
+        else:
+            topic = self.p["image_topic"]
+            self.create_subscription(Image, topic, self._on_image, qos_in, callback_group=group)
+        self._depth: deque = deque(maxlen=10)
+        self._camera_info: CameraInfo | None = None
+        if self.p["depth"]:
+            self.create_subscription(Image, self.p["depth_topic"], self._depth.append, qos_in,
+                                     callback_group=group)
+            self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_camera_info, qos_in,
+                                     callback_group=group)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="pose_inference", daemon=True)
+        self._running = True
+        self._worker.start()
+        self.get_logger().info(f"listening on {self.resolve_topic_name(topic)}, publishing "
+                               f"{self.resolve_topic_name(self.p['poses_topic'])}")
+
+    # ------------------------------------------------------------------ callbacks (cheap)
+    def _on_image(self, msg) -> None:
+        self.stats.input.tick()
+        self.mailbox.put(Frame(msg, time.monotonic(), time.time()))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        new = dict(self.p)
+        new.update({q.name: q.value for q in params if q.name in new})
+        if any(new[k] != self.p[k] for k in MODEL_PARAMS):
+            try:
+                estimator = load_estimator(new)
+            except (PoseError, ValueError, OSError) as e:
+                reason = f"model {new['model']!r} not loaded, keeping {self.p['model']!r}: {e}"
+                self.get_logger().error(reason)
+                return SetParametersResult(successful=False, reason=reason)
+            with self._lock:
+                self.pipeline.estimator = estimator
+                if self.pipeline.tracker is not None:
+                    self.pipeline.tracker.reset()
+            self.get_logger().info(f"model switched: {estimator.describe()}")
+        with self._lock:
+            self.p = new
+            self._apply_result_params()
+        return SetParametersResult(successful=True)
+
+    def _make_tracker(self) -> PoseTracker | None:
+        if not self.p["tracking"]:
+            return None
+        return PoseTracker(self.p["tracking_min_similarity"], self.p["tracking_max_age"], self.p["smoothing"],
+                           self.p["smoothing_min_cutoff"], self.p["smoothing_beta"])
+
+    def _apply_result_params(self) -> None:
+        pl = self.pipeline
+        pl.min_person_score, pl.min_keypoint_score = self.p["min_person_score"], self.p["min_keypoint_score"]
+        pl.depth_window = self.p["depth_window"]
+        wanted = tuple(self.p[k] for k in ("tracking", "tracking_min_similarity", "tracking_max_age",
+                                           "smoothing", "smoothing_min_cutoff", "smoothing_beta"))
+        if wanted != self._tracker_config:      # a new tracker only when its settings change
+            pl.tracker = self._make_tracker()
+            self._tracker_config = wanted
+
+    # ------------------------------------------------------------------ worker thread
+    def _work(self) -> None:
+        while self._running:
+            frame = self.mailbox.take(timeout=0.5)
+            if frame is None:
+                continue
+            try:
+                self._process(frame)
+            except ImageError as e:
+                self.stats.count("bad_input")
+                self.get_logger().warning(f"bad input frame skipped: {e}")
+            except Exception as e:  # noqa: BLE001 - a node must keep serving; log the cause in one line
+                self.stats.count("errors")
+                self.get_logger().error(f"frame failed: {type(e).__name__}: {e}")
+
+    def _process(self, frame: Frame) -> None:
+        msg = frame.msg
+        if isinstance(msg, CompressedImage):
+            bgr = compressed_to_bgr(msg, self.p["max_pixels"])
+        else:
+            bgr = image_msg_to_bgr(msg, self.p["max_pixels"])
+        h, w = bgr.shape[:2]
+        depth = self._match_depth(msg.header.stamp, (w, h)) if self.p["depth"] else None
+        with self._lock:
+            pipeline, p = self.pipeline, self.p
+            people, timing = pipeline.process(bgr, stamp_seconds(msg.header.stamp), depth)
+        est = pipeline.estimator
+        self.pub_poses.publish(people_to_msg(people, msg.header, est.layout.name, est.name, w, h))
+        done = time.monotonic()
+        self.stats.processed.tick(done)
+        self.stats.count("processed")
+        self.stats.estimator_ms.add(timing["total"])
+        self.stats.latency_ms.add((done - frame.received) * 1000.0)
+        self.stats.age_ms.add((time.time() - stamp_seconds(msg.header.stamp)) * 1000.0)
+        if p["publish_markers"]:
+            self.pub_markers.publish(people_to_markers(people, msg.header, (w, h),
+                                                       depth.k if depth is not None else self._k_or_none(),
+                                                       use_3d=depth is not None))
+        if p["publish_annotated"]:
+            self.pub_annotated.publish(numpy_to_image(draw_people(bgr, people), "bgr8", Image, msg.header))
+
+    def _k_or_none(self) -> np.ndarray | None:
+        info = self._camera_info
+        if info is None:
+            return None
+        try:
+            return check_intrinsics(np.asarray(info.k))
+        except ImageError:
+            return None
+
+    def _match_depth(self, stamp, size: tuple[int, int]) -> DepthFrame | None:
+        """The depth frame nearest in stamp (within depth_max_dt) and a usable K; None (2D only) otherwise."""
+        t = stamp_seconds(stamp)
+        candidates = [(abs(stamp_seconds(d.header.stamp) - t), i) for i, d in enumerate(list(self._depth))]
+        info = self._camera_info
+        if not candidates or info is None:
+            self.stats.count("depth_unmatched")
+            return None
+        dt, i = min(candidates)
+        if dt > self.p["depth_max_dt"]:
+            self.stats.count("depth_unmatched")
+            return None
+        try:
+            k = check_intrinsics(np.asarray(info.k))
+            if info.width and info.height and (info.width, info.height) != size:
+                # CameraInfo for another resolution of the same camera: scale K to this image.
+                s = np.diag([size[0] / info.width, size[1] / info.height, 1.0])
+                k = s @ k
+            depth_m = depth_to_metres(image_to_numpy(list(self._depth)[i], self.p["max_pixels"]))
+        except ImageError as e:
+            self.stats.count("bad_depth")
+            self.get_logger().warning(f"depth not used for this frame: {e}")
+            return None
+        return DepthFrame(depth_m, k)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        s, counts = self.stats, self.stats.snapshot_counts()
+        received, dropped = self.mailbox.received, self.mailbox.dropped
+        est = self.pipeline.estimator
+        kv = {
+            "input_fps": f"{s.input.rate():.2f}", "processed_fps": f"{s.processed.rate():.2f}",
+            "latency_ms_median": f"{s.latency_ms.median():.1f}", "latency_ms_max": f"{s.latency_ms.max():.1f}",
+            "age_ms_median": f"{s.age_ms.median():.1f}", "estimator_ms_median": f"{s.estimator_ms.median():.1f}",
+            "frames_received": str(received), "frames_processed": str(counts.get("processed", 0)),
+            "frames_dropped": str(dropped), "bad_inputs": str(counts.get("bad_input", 0)),
+            "bad_depth": str(counts.get("bad_depth", 0)), "depth_unmatched": str(counts.get("depth_unmatched", 0)),
+            "errors": str(counts.get("errors", 0)), "model": est.name, "layout": est.layout.name,
+            "runtime": est.runtime.describe(), "device": getattr(est.runtime, "device", "cpu"),
+        }
+        level, message = DiagnosticStatus.OK, "ok"
+        if counts.get("errors", 0):
+            level, message = DiagnosticStatus.WARN, "some frames failed (see log)"
+        elif received and dropped / received > 0.5:
+            level, message = DiagnosticStatus.WARN, "dropping most frames: camera faster than the model"
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: pose estimation", message=message,
+                                  hardware_id=est.name, values=[KeyValue(key=k, value=v) for k, v in kv.items()])
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(arr)
+
+    def destroy_node(self):
+        self._running = False
+        self.mailbox.close()
+        self._worker.join(timeout=5.0)
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PoseNode()
+    except (PoseError, ValueError) as e:
+        rclpy.logging.get_logger("pose_node").fatal(f"cannot start: {e}")
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Source node for demos and tests: publishes an image folder, a video file or a webcam as sensor_msgs/Image
+(and optionally CompressedImage) with a frame_id and the current time as stamp, at a chosen rate.
+
+    pose_source --ros-args -p source:=/path/to/photos -p rate:=10.0 -p frame_id:=camera_optical
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from pose_core.errors import ImageError
+from pose_ros.frames import describe, iter_frames
+from pose_ros.image_conv import bgr_to_compressed, numpy_to_image
+from pose_ros.params import Param, declare, values
+
+SOURCE_PARAMS: dict[str, Param] = {
+    "source": Param("0", "image folder, image file, video file, webcam index or /dev/videoN"),
+    "rate": Param(10.0, "frames per second to publish", (0.1, 1000.0)),
+    "frame_id": Param("camera_optical", "header.frame_id of the published images"),
+    "topic": Param("image", "sensor_msgs/Image topic; compressed goes to <topic>/compressed"),
+    "encoding": Param("bgr8", "bgr8 or rgb8"),
+    "publish_compressed": Param(False, "also publish <topic>/compressed (jpeg)"),
+    "publish_raw": Param(True, "publish the raw Image"),
+    "loop": Param(False, "start again at the end of the folder/video"),
+    "max_frames": Param(0, "stop after this many frames; 0 = until the source ends", (0, 10_000_000)),
+    "width": Param(0, "resize to this width (0 = native; needs height)", (0, 16384)),
+    "height": Param(0, "resize to this height (0 = native)", (0, 16384)),
+    "wait_subscribers": Param(0, "wait until this many subscribers before the first frame", (0, 100)),
+    "reliable": Param(True, "reliable QoS (lossless on loopback); false = best effort"),
+}
+
+
+class SourceNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("pose_source", **kwargs)
+        declare(self, SOURCE_PARAMS)
+        self.p = values(self, SOURCE_PARAMS)
+        if self.p["encoding"] not in ("bgr8", "rgb8"):
+            raise ValueError(f"encoding must be bgr8 or rgb8, not {self.p['encoding']!r}")
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE if self.p["reliable"]
+                         else ReliabilityPolicy.BEST_EFFORT)
+        self.pub = self.create_publisher(Image, self.p["topic"], qos)
+        self.pub_c = self.create_publisher(CompressedImage, self.p["topic"].rstrip("/") + "/compressed", qos)
+        size = (self.p["width"], self.p["height"]) if self.p["width"] and self.p["height"] else None
+        self.frames = iter_frames(self.p["source"], loop=self.p["loop"], size=size)
+        self.count = 0
+        self.get_logger().info(f"publishing {describe(self.p['source'])} on "
+                               f"{self.resolve_topic_name(self.p['topic'])} at {self.p['rate']} Hz")
+
+    def wait_for_subscribers(self, timeout: float = 60.0) -> None:
+        want, end = self.p["wait_subscribers"], time.monotonic() + timeout
+        while want and self.pub.get_subscription_count() + self.pub_c.get_subscription_count() < want:
+            if time.monotonic() > end:
+                self.get_logger().warning("subscribers did not appear; publishing anyway")
+                return
+            time.sleep(0.05)
+
+    def publish_next(self) -> bool:
+        """Publish one frame; False when the source is exhausted or max_frames reached."""
+        if self.p["max_frames"] and self.count >= self.p["max_frames"]:
+            return False
+        frame = next(self.frames, None)
+        if frame is None:
+            return False
+        stamp = self.get_clock().now().to_msg()
+        if self.p["publish_raw"]:
+            arr = frame if self.p["encoding"] == "bgr8" else frame[..., ::-1]
+            msg = numpy_to_image(arr, self.p["encoding"], Image)
+            msg.header.stamp, msg.header.frame_id = stamp, self.p["frame_id"]
+            self.pub.publish(msg)
+        if self.p["publish_compressed"]:
+            cmsg = bgr_to_compressed(frame)
+            cmsg.header.stamp, cmsg.header.frame_id = stamp, self.p["frame_id"]
+            self.pub_c.publish(cmsg)
+        self.count += 1
+        return True
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SourceNode()
+    except (ImageError, ValueError) as e:
+        rclpy.logging.get_logger("pose_source").fatal(f"cannot start: {e}")
+        rclpy.try_shutdown()
+        return 1
+    # A fixed-rate loop (not a timer) so frames keep their spacing even when publishing one takes long.
+    code = 0
+    try:
+        node.wait_for_subscribers()
+        period, next_t = 1.0 / node.p["rate"], time.monotonic()
+        while rclpy.ok():
+            try:
+                if not node.publish_next():
+                    break
+            except ImageError as e:
+                node.get_logger().error(f"source failed: {e}")
+                code = 1
+                break
+            next_t = max(next_t + period, time.monotonic() - period)  # after a stall, do not burst
+            while rclpy.ok() and time.monotonic() < next_t:       # serve parameter services meanwhile
+                rclpy.spin_once(node, timeout_sec=next_t - time.monotonic())
+        node.get_logger().info(f"published {node.count} frames")
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""sensor_msgs Image/CompressedImage <-> numpy (our cv_bridge replacement): every encoding, row padding,
+big-endian data and each malformed message (typed ImageError with a one-line reason)."""
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+
+from pose_core.errors import ImageError
+from pose_ros.image_conv import (bgr_to_compressed, compressed_to_bgr, image_msg_to_bgr, image_to_numpy,
+                                 numpy_to_image)
+
+RNG = np.random.default_rng(1)
+BGR = RNG.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+
+
+def padded(arr: np.ndarray, encoding: str, pad: int, bigendian: bool = False) -> Image:
+    """An Image whose rows carry `pad` extra bytes (as many drivers emit), optionally big-endian."""
+    if bigendian:
+        arr = arr.astype(arr.dtype.newbyteorder(">"))
+    h = arr.shape[0]
+    rows = arr.reshape(h, -1).view(np.uint8).reshape(h, -1)
+    data = np.concatenate([rows, np.full((h, pad), 0xAB, np.uint8)], axis=1)
+    return Image(height=h, width=arr.shape[1], encoding=encoding, is_bigendian=int(bigendian),
+                 step=data.shape[1], data=data.tobytes())
+
+
+@pytest.mark.parametrize("encoding,make", [
+    ("bgr8", lambda: BGR), ("rgb8", lambda: BGR[..., ::-1]),
+    ("bgra8", lambda: np.dstack([BGR, np.full(BGR.shape[:2], 7, np.uint8)])),
+    ("rgba8", lambda: np.dstack([BGR[..., ::-1], np.full(BGR.shape[:2], 7, np.uint8)])),
+])
+@pytest.mark.parametrize("pad", [0, 3])
+def test_colour_encodings_give_the_same_bgr(encoding, make, pad):
+    msg = padded(np.ascontiguousarray(make()), encoding, pad)
+    np.testing.assert_array_equal(image_msg_to_bgr(msg), BGR)
+
+
+@pytest.mark.parametrize("encoding,dtype", [("mono8", np.uint8), ("mono16", np.uint16), ("16UC1", np.uint16),
+                                            ("32FC1", np.float32)])
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_single_channel_roundtrip_with_padding_and_byte_order(encoding, dtype, bigendian):
+    arr = (RNG.random((6, 9)) * 60000).astype(dtype) if dtype != np.uint8 else BGR[..., 0].copy()
+    out = image_to_numpy(padded(arr, encoding, 5, bigendian))
+    assert out.dtype == np.dtype(dtype) and out.dtype.isnative
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_mono16_to_bgr_uses_the_frame_range():
+    arr = np.array([[1000, 3000]], np.uint16)
+    bgr = image_msg_to_bgr(numpy_to_image(arr, "mono16"))
+    assert bgr.shape == (1, 2, 3) and bgr[0, 0, 0] == 0 and bgr[0, 1, 0] == 255
+
+
+def test_numpy_to_image_roundtrip_fields():
+    msg = numpy_to_image(BGR, "bgr8")
+    assert (msg.width, msg.height, msg.step, msg.encoding) == (5, 7, 15, "bgr8")
+    np.testing.assert_array_equal(image_to_numpy(msg), BGR)
+    with pytest.raises(ImageError):
+        numpy_to_image(BGR, "mono8")
+
+
+@pytest.mark.parametrize("msg,match", [
+    (Image(height=2, width=2, encoding="yuv422", step=4, data=bytes(8)), "unsupported image encoding"),
+    (Image(height=0, width=0, encoding="bgr8", step=0, data=b""), "empty image"),
+    (Image(height=2, width=4, encoding="bgr8", step=6, data=bytes(12)), "step 6 smaller"),
+    (Image(height=4, width=4, encoding="bgr8", step=12, data=bytes(20)), "expected step\\*height"),
+    (Image(height=8000, width=8000, encoding="mono8", step=8000, data=b""), "too large"),
+])
+def test_malformed_images_raise_one_line_errors(msg, match):
+    with pytest.raises(ImageError, match=match) as e:
+        image_msg_to_bgr(msg)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_compressed_roundtrip(fmt):
+    img = cv2.resize(BGR, (64, 48), interpolation=cv2.INTER_NEAREST)
+    out = compressed_to_bgr(bgr_to_compressed(img, fmt))
+    assert out.shape == img.shape
+    if fmt == "png":
+        np.testing.assert_array_equal(out, img)
+
+
+def test_corrupt_empty_and_oversized_compressed():
+    with pytest.raises(ImageError, match="corrupt"):
+        compressed_to_bgr(CompressedImage(format="jpeg", data=b"\xff\xd8\xff\xe0garbage" * 10))
+    with pytest.raises(ImageError, match="empty"):
+        compressed_to_bgr(CompressedImage(format="jpeg", data=b""))
+    big = bgr_to_compressed(np.zeros((8000, 8000, 3), np.uint8), "jpeg")   # 64 MP, tiny file
+    with pytest.raises(ImageError, match="too large"):
+        compressed_to_bgr(big)
+    big_png = bgr_to_compressed(np.zeros((8000, 8000, 3), np.uint8), "png")
+    with pytest.raises(ImageError, match="too large"):
+        compressed_to_bgr(big_png)
