@@ -118,12 +118,13 @@ def load_into(model, graph_def) -> int:
     return len(targets)
 
 
-def convert_tfpose_graph(graph_path: str | Path, input_shape=(None, None, 3)):
-    """Build our Keras model and fill it from the frozen graph. Returns the Keras model."""
-    from pose_core.models.tfpose_mobilenet_v2 import build_tfpose_mobilenet_v2_small
+def convert_tfpose_graph(graph_path: str | Path):
+    """Build our Keras model and fill it from the frozen graph. Returns the training model (dict of every
+    stage's maps, for fine-tuning); pose_core.models.inference_model() of it is the graph's equivalent."""
+    from pose_core.models.tfpose_mobilenet_v2 import build
 
     graph_def = read_graph_def(graph_path)
-    model = build_tfpose_mobilenet_v2_small(input_shape=input_shape)
+    model = build()
     load_into(model, graph_def)
     return model
 
@@ -141,13 +142,14 @@ def run_frozen_graph(graph_def, batch: np.ndarray) -> np.ndarray:
     return fn(tf.constant(batch, tf.float32)).numpy()
 
 
-def parity_error(model, graph_def, images: list[np.ndarray]) -> float:
-    """Max |keras - graph| over `images` (each run alone, batch of one, as the estimator does)."""
+def parity_error(model, graph_def, images_bgr: list[np.ndarray]) -> float:
+    """Max |keras - graph| over BGR images (each run alone, batch of one, as the estimator does).
+    model: the inference model (one output); it gets the same pixels in RGB order."""
     worst = 0.0
-    for image in images:
+    for image in images_bgr:
         batch = image[None].astype(np.float32)
         expected = run_frozen_graph(graph_def, batch)
-        got = np.asarray(model(batch, training=False))
+        got = np.asarray(model(np.ascontiguousarray(batch[..., ::-1]), training=False))
         if got.shape != expected.shape:
             raise CheckpointError(f"output shape {got.shape} != graph's {expected.shape}")
         worst = max(worst, float(np.max(np.abs(got - expected))))

@@ -1,7 +1,8 @@
 """Keras copy of tf-pose-estimation's `mobilenet_v2_small` OpenPose network, layer for layer.
 
 Every fact below was read from the published frozen graph (graph_opt.pb), not from its source code:
-- input: raw BGR 0..255 float, NHWC, any size (no normalisation op in the graph);
+- input: raw BGR 0..255 float, NHWC, any size (no normalisation op in the graph); our model takes RGB
+  0..255 like every pose_core model and reverses the channels in its first layer;
 - backbone: MobileNetV2 (width 0.5, min depth 8) cut after block 12: stem 3x3/2 conv (16), then inverted
   residuals [expand 1x1 -> depthwise 3x3 -> project 1x1 (linear)], ReLU6, residual add when shapes match;
   every backbone conv is followed by a batch norm with gamma+beta whose statistics are computed from the
@@ -20,6 +21,10 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from pose_core.errors import ModelError
+from pose_core.models.common import finish_model, paf_channels, resolve_layout
+from pose_core.models.layers import model_input
 
 NUM_HEATMAPS = 19
 NUM_PAFS = 38
@@ -80,6 +85,16 @@ class BatchStatsNormalization(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="pose_core")
+class ReverseChannels(keras.layers.Layer):
+    """RGB -> BGR. Reordering the stem kernel's input channels instead would be equivalent in exact
+    arithmetic, but the changed summation order alone moves the output maps by ~2e-4 (see BatchStats-
+    Normalization), so the graph's BGR kernel is kept as it is and the pixels are reordered."""
+
+    def call(self, x):
+        return tf.reverse(x, axis=[-1])
+
+
+@keras.saving.register_keras_serializable(package="pose_core")
 class ResizeLike(keras.layers.Layer):
     """Bilinear resize of inputs[0] to the spatial size of inputs[1], with TF1's legacy pixel grid
     (half_pixel_centers=False), as the graph's ResizeBilinear; Keras' Resizing uses half-pixel centres."""
@@ -134,16 +149,22 @@ def _head_branch(x, stage, branch, out_channels):
     return x
 
 
-def build_tfpose_mobilenet_v2_small(input_shape=(None, None, 3), all_stages: bool = False,
-                                    name: str = "tfpose_mobilenet_v2_small") -> keras.Model:
-    """The network; weights are random until pose_core.convert.tfpose copies the graph's constants in.
+def build(layout="openpose18", *, input_size=(432, 368), fixed_input_size: bool = False,
+          init_weights=None) -> keras.Model:
+    """The network (registry name `tfpose_mobilenet_v2_small`); weights are random until
+    pose_core.convert.tfpose copies the graph's constants in (or init_weights names an imported .keras).
 
-    Input: raw BGR 0..255 float32. Output: (N, ceil(H/8), ceil(W/8), 57) = 19 heatmaps then 38 PAFs,
-    exactly the frozen graph's `Openpose/concat_stage7`. With all_stages=True the model returns a list of
-    every stage's concat([heatmaps, PAFs]) (for intermediate supervision when fine-tuning), last = output.
+    Input: float32 RGB 0..255 (the project's contract); a first layer reorders it to the graph's BGR. Training outputs: stage{1..6}_heatmaps (19) / stage{1..6}_pafs (38);
+    inference_model() concatenates the last stage's [heatmaps, PAFs] = the graph's `Openpose/concat_stage7`.
     """
-    image = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn(image, STEM_CHANNELS, 3, 2, "Conv")
+    layout = resolve_layout(layout)
+    if layout.num_keypoints + 1 != NUM_HEATMAPS or paf_channels(layout) != NUM_PAFS:
+        raise ModelError(f"tfpose_mobilenet_v2_small has {NUM_HEATMAPS} heatmaps / {NUM_PAFS} PAFs "
+                         f"(openpose18); layout {layout.name!r} does not fit")
+    norm = {"scale": 1.0, "offset": 0.0}   # the graph takes raw pixel values
+    inputs, x = model_input({}, input_size if fixed_input_size else None, norm)
+    x = ReverseChannels(name="rgb_to_bgr")(x)
+    x = _conv_bn(x, STEM_CHANNELS, 3, 2, "Conv")
     fine = None
     for index, (expansion, out_channels, stride) in enumerate(BLOCKS):
         x = _inverted_residual(x, index, expansion, out_channels, stride)
@@ -152,13 +173,17 @@ def build_tfpose_mobilenet_v2_small(input_shape=(None, None, 3), all_stages: boo
     coarse = ResizeLike(name="upsample")([x, fine])
     features = keras.layers.Concatenate(name="feat_concat")([fine, coarse])
 
-    outputs = []
+    outputs = {}
     stage_input = features
     for stage in range(1, STAGES + 1):
         pafs = _head_branch(stage_input, stage, 1, NUM_PAFS)
         heatmaps = _head_branch(stage_input, stage, 2, NUM_HEATMAPS)
-        outputs.append(keras.layers.Concatenate(name=f"stage{stage}_maps")([heatmaps, pafs]))
+        outputs[f"stage{stage}_heatmaps"], outputs[f"stage{stage}_pafs"] = heatmaps, pafs
         if stage < STAGES:
             stage_input = keras.layers.Concatenate(name=f"MConv_Stage{stage + 1}_concat")(
                 [pafs, heatmaps, features])
-    return keras.Model(image, outputs if all_stages else outputs[-1], name=name)
+    return finish_model(
+        "tfpose_mobilenet_v2_small", inputs, outputs, layout=layout, stride=8, params={},
+        input_size=input_size, fixed_input_size=fixed_input_size, normalisation=norm,
+        codec={"name": "paf", "stride": 8, "heatmap_channels": NUM_HEATMAPS, "paf_offset": NUM_HEATMAPS},
+        init_weights=init_weights, backbone_prefix="")

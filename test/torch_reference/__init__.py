@@ -1,0 +1,1 @@
+"""PyTorch references written for the converter parity tests (never imported by pose_core)."""
