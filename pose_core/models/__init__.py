@@ -17,6 +17,7 @@ import keras
 
 from pose_core.errors import ModelError
 from pose_core.models.metadata import PoseMetadata, model_metadata
+from pose_core.models import tfpose_mobilenet_v2 as _tfpose  # noqa: E402,F401  (registers its custom layers)
 
 # name -> "module:function"; each function takes (layout=..., **params) and returns a keras.Model.
 MODELS = {
@@ -28,6 +29,7 @@ MODELS = {
     "hourglass_mobilenet_v2": "pose_core.models.mobile_single:build_hourglass",
     "deepercut_resnet50": "pose_core.models.deepercut:build_resnet50",
     "deepercut_resnet101": "pose_core.models.deepercut:build_resnet101",
+    "tfpose_mobilenet_v2_small": "pose_core.models.tfpose_mobilenet_v2:build",   # imported weights: docs/import.md
 }
 
 __all__ = ["MODELS", "build_model", "inference_model", "describe_outputs", "model_metadata",
