@@ -61,7 +61,7 @@ class HeatmapCodec(Codec):
         scores = maps[ys, xs, chans]
         sx, sy = self._strides(maps, input_size)
         if self.refine == "quadratic":
-            cx, cy = refine_peaks(maps, chans, ys, xs)
+            cx, cy, scores = refine_peaks(maps, chans, ys, xs)
             x, y = cells_to_pixels(cx, sx), cells_to_pixels(cy, sy)
         else:
             x, y = cells_to_pixels(xs, sx), cells_to_pixels(ys, sy)

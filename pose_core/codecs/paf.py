@@ -100,7 +100,7 @@ class PafCodec(Codec):
         chans, ys, xs, values = find_peaks(heatmaps, self.peak_threshold, self.nms_window)
         if len(chans) == 0:
             return []
-        px, py = refine_peaks(heatmaps, chans, ys, xs,
+        px, py, values = refine_peaks(heatmaps, chans, ys, xs,
                               self.upsample if self.refine == "upsample" else 0)
         k = self.layout.num_keypoints
         starts = np.searchsorted(chans, np.arange(k + 1))

@@ -44,7 +44,8 @@ def find_peaks(maps: np.ndarray, threshold: float, window: int = 3):
 
 def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.ndarray,
                  upsample: int = 0):
-    """Sub-pixel peak positions (x, y) in map cells of the integer maxima (chans, ys, xs).
+    """Sub-pixel peak positions and values (x, y, value), x and y in map cells, of the integer
+    maxima (chans, ys, xs); the value is the interpolated map's maximum (>= the cell's value).
 
     upsample=0: one Newton step on the log of the 3x3 neighbourhood (a second-order Taylor expansion,
     cross term included). Exact for Gaussian peaks; the step is limited to half a cell because the
@@ -52,7 +53,7 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
     upsample=u: the maximum of the bicubically upsampled map on a 1/u-cell grid within half a cell,
     i.e. what NMS on cv2.resize(maps, x u, INTER_CUBIC) finds, computed only around each peak."""
     if len(chans) == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
     if upsample:
         return _refine_upsampled(maps, chans, ys, xs, int(upsample))
     h, w, _ = maps.shape
@@ -67,6 +68,19 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
     gx, gy = 0.5 * (right - left), 0.5 * (down - up)
     hxx, hyy = right - 2 * c0 + left, down - 2 * c0 + up
     hxy = 0.25 * (logv(yp, xp) - logv(yp, xm) - logv(ym, xp) + logv(ym, xm))
+    # On the map's edge one neighbour is missing: borrow the other axis' curvature (peaks are
+    # near-isotropic) and take the one-sided slope, instead of fitting to a replicated value.
+    edge_x = ((xs == 0) | (xs == w - 1)) & (ys > 0) & (ys < h - 1) & (w > 1)
+    edge_y = ((ys == 0) | (ys == h - 1)) & (xs > 0) & (xs < w - 1) & (h > 1)
+    inner_x = np.where(xs == 0, right, left)
+    inner_y = np.where(ys == 0, down, up)
+    side_x = np.where(xs == 0, 1.0, -1.0)
+    side_y = np.where(ys == 0, 1.0, -1.0)
+    gx = np.where(edge_x, side_x * (inner_x - c0 - 0.5 * hyy), gx)
+    hxx = np.where(edge_x, hyy, hxx)
+    gy = np.where(edge_y, side_y * (inner_y - c0 - 0.5 * hxx), gy)
+    hyy = np.where(edge_y, hxx, hyy)
+    hxy = np.where(edge_x | edge_y, 0.0, hxy)
     det = hxx * hyy - hxy * hxy
     # Newton step where the Hessian is negative definite; otherwise a per-axis parabola (or nothing).
     full = (hxx < 0) & (det > 1e-12)
@@ -76,7 +90,11 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
     dy = np.where(full, -(hxx * gy - hxy * gx) / safe_det,
                   np.where(hyy < 0, -gy / np.where(hyy < 0, hyy, -1.0), 0.0))
     dx, dy = np.clip(dx, -0.5, 0.5), np.clip(dy, -0.5, 0.5)
-    return (xs + dx).astype(np.float32), (ys + dy).astype(np.float32)
+    # The fitted peak's height: the cell value where the log map was floored (nothing to fit).
+    log_peak = c0 + gx * dx + gy * dy + 0.5 * (hxx * dx * dx + 2 * hxy * dx * dy + hyy * dy * dy)
+    cell = maps[ys, xs, chans]
+    value = np.where(cell > _LOG_FLOOR, np.maximum(np.exp(log_peak), cell), cell)
+    return (xs + dx).astype(np.float32), (ys + dy).astype(np.float32), value.astype(np.float32)
 
 
 def _cubic_weights(offsets: np.ndarray) -> np.ndarray:
@@ -103,8 +121,11 @@ def _refine_upsampled(maps, chans, ys, xs, upsample):
     patches = maps[yy[:, :, None], xx[:, None, :], chans[:, None, None]]    # (n, 5, 5)
     up = np.einsum("aj,nji,bi->nab", weights, patches, weights)           # (n, m, m)
     m = len(offsets)
-    iy, ix = np.divmod(up.reshape(len(chans), -1).argmax(1), m)
-    return (xs + offsets[ix]).astype(np.float32), (ys + offsets[iy]).astype(np.float32)
+    flat = up.reshape(len(chans), -1)
+    best = flat.argmax(1)
+    iy, ix = np.divmod(best, m)
+    return ((xs + offsets[ix]).astype(np.float32), (ys + offsets[iy]).astype(np.float32),
+            flat[np.arange(len(best)), best].astype(np.float32))
 
 
 def cells_to_pixels(cells: np.ndarray, stride: float) -> np.ndarray:
