@@ -122,3 +122,60 @@ def test_bad_names_and_layouts():
         build_model("lightweight_openpose", layout=AIC14, alpha=0.25)
     with pytest.raises(ModelError, match="unexpected keyword"):
         build_model("lightweight_openpose", alphaa=0.25)
+
+
+# name -> (tiny params, stride, {output: channels}, inference output channels)
+TINY = {
+    "openpose_cmu": (dict(alpha=0.125, stages=2), 8,
+                     {"stage1_pafs": 38, "stage1_heatmaps": 19, "stage2_pafs": 38, "stage2_heatmaps": 19},
+                     [57]),
+    "openpose_mobilenet_thin": (dict(alpha=0.25, head_alpha=0.5, stages=2), 8,
+                                {"stage2_pafs": 38, "stage2_heatmaps": 19}, [57]),
+    "openpose_mobilenet_v2": (dict(alpha=0.25, stages=2), 8, {"stage2_pafs": 38, "stage2_heatmaps": 19},
+                              [57]),
+    "cpm_mobilenet_v2": (dict(alpha=0.25, stages=2, fixed_input_size=False), 2,
+                         {"stage1_heatmaps": 14, "stage2_heatmaps": 14}, [14]),
+    "hourglass_mobilenet_v2": (dict(alpha=0.25, stacks=2, depth=2, fixed_input_size=False), 4,
+                               {"stage1_heatmaps": 14, "stage2_heatmaps": 14}, [14]),
+    "deepercut_resnet50": (dict(alpha=0.125, intermediate_supervision=True), 8,
+                           {"heatmaps": 16, "locref": 32, "intermediate_heatmaps": 16}, [16, 32]),
+    "deepercut_resnet101": (dict(alpha=0.125, output_stride=8, deconv=False), 8,
+                            {"heatmaps": 16, "locref": 32, "intermediate_heatmaps": 16}, [16, 32]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_builder_shapes(name):
+    params, stride, channels, infer_channels = TINY[name]
+    model = build_model(name, **params)
+    h, w = 120, 96   # not a multiple of 16: dynamic sizes must still line up
+    out = model(_image(h, w))
+    # A x2 transposed-conv head doubles the stride-16 grid: 2 * ceil(H / 16) cells.
+    up = 2 if params.get("deconv", name.startswith("deepercut")) else 1
+    for key, ch in channels.items():
+        assert out[key].shape == (1, up * -(-h // (stride * up)), up * -(-w // (stride * up)), ch), key
+    assert all(np.isfinite(np.asarray(v)).all() for v in out.values())
+    infer = inference_model(model)(_image(h, w))
+    infer = infer if isinstance(infer, (list, tuple)) else [infer]
+    assert [int(t.shape[-1]) for t in infer] == infer_channels
+    meta = describe_outputs(model)
+    assert meta["stride"] == stride and meta["codec"]["stride"] == stride
+    assert meta["codec"]["name"] == ("paf" if "openpose" in name else "heatmap")
+
+
+def test_other_layouts():
+    # Heatmap nets take any layout; PAF nets any layout with a PAF limb table.
+    model = build_model("cpm_mobilenet_v2", layout=MPII16, alpha=0.25, stages=1)
+    assert model.output["stage1_heatmaps"].shape[-1] == 16
+    model = build_model("openpose_mobilenet_v2", layout=OPENPOSE18, alpha=0.25, stages=1)
+    assert model_metadata(model)["layout"] == "openpose18"
+
+
+def test_deepercut_heads_and_stride():
+    model = build_model("deepercut_resnet50", alpha=0.125, output_stride=8)
+    assert describe_outputs(model)["stride"] == 4
+    assert model.get_layer("resnet_v1_50.block4.unit_3.bottleneck_v1.conv2").dilation_rate == (4, 4)
+    assert model.get_layer("resnet_v1_50.block1.unit_3.bottleneck_v1.conv2").strides == (2, 2)
+    heat, locref = inference_model(model)(_image())
+    assert float(np.min(heat)) >= 0.0 and float(np.max(heat)) <= 1.0   # sigmoid applied for inference
+    assert model_metadata(model)["codec"]["locref_stdev"] == pytest.approx(7.2801)

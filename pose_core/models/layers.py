@@ -48,9 +48,10 @@ def pad_symmetric(x, kernel: int, dilation: int = 1, name: str | None = None):
 def conv(x, filters: int, kernel: int = 3, strides: int = 1, dilation: int = 1, *, name: str,
          use_bias: bool = True, bn: bool = False, activation: str | None = "relu",
          padding: str = "same", bn_epsilon: float = 1e-3, bn_name: str | None = None,
-         act_name: str | None = None):
+         act_name: str | None = None, bn_gamma: str = "ones"):
     """Conv2D [+ BatchNormalization] [+ activation]. Layer names are given explicitly (converters rely
-    on them): conv `name`, BN `bn_name` (default name + "_bn"), activation `act_name` (name + "_act")."""
+    on them): conv `name`, BN `bn_name` (default name + "_bn"), activation `act_name` (name + "_act").
+    bn_gamma="zeros" starts a residual branch as identity (deep ResNets otherwise blow up at init)."""
     if padding == "symmetric" and (strides > 1 or kernel > 1):
         x = pad_symmetric(x, kernel, dilation, name=name + "_pad")
         pad = "valid"
@@ -59,7 +60,8 @@ def conv(x, filters: int, kernel: int = 3, strides: int = 1, dilation: int = 1, 
     x = layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation, padding=pad,
                       use_bias=use_bias, kernel_initializer="he_normal", name=name)(x)
     if bn:
-        x = layers.BatchNormalization(epsilon=bn_epsilon, name=bn_name or name + "_bn")(x)
+        x = layers.BatchNormalization(epsilon=bn_epsilon, gamma_initializer=bn_gamma,
+                                      name=bn_name or name + "_bn")(x)
     if activation:
         x = layers.Activation(activation, name=act_name or name + "_act")(x)
     return x
@@ -116,3 +118,26 @@ def width(channels: int, alpha: float, minimum: int = 8, divisor: int = 8) -> in
     if out < 0.9 * scaled:
         out += divisor
     return out
+
+
+@keras.saving.register_keras_serializable(package="pose_core")
+class ResizeToMatch(keras.layers.Layer):
+    """Resize inputs[0] to the spatial size of inputs[1] (dynamic shapes: multi-resolution feature concat
+    and hourglass skips work for any input size, where UpSampling2D would need multiples of 2^n)."""
+
+    def __init__(self, interpolation: str = "bilinear", **kwargs):
+        super().__init__(**kwargs)
+        self.interpolation = interpolation
+
+    def call(self, inputs):
+        import tensorflow as tf
+        x, reference = inputs
+        size = tf.shape(reference)[1:3]
+        return tf.cast(tf.image.resize(x, size, method=self.interpolation), x.dtype)
+
+    def compute_output_shape(self, input_shapes):
+        x, reference = input_shapes
+        return (x[0], reference[1], reference[2], x[3])
+
+    def get_config(self):
+        return {**super().get_config(), "interpolation": self.interpolation}
