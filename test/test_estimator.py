@@ -65,7 +65,8 @@ def test_keypoints_follow_the_image_when_it_is_resized(tfpose, photos):
     b = max(small_people, key=lambda p: p.score).keypoints
     both = (a[:, 2] > 0) & (b[:, 2] > 0)
     # Same network input either way (stretched to 432x368): coordinates scale with the image.
-    np.testing.assert_allclose(a[both, :2] / 2, b[both, :2], atol=4.0)
+    err = np.abs(a[both, :2] / 2 - b[both, :2])
+    assert both.sum() >= 8 and np.median(err) < 1.5 and err.max() < 8.0
 
 
 def test_gray_rgba_and_16bit_inputs_work(tfpose, photos):
@@ -84,13 +85,16 @@ def test_flip_test_and_multiscale_agree_with_plain(models_dir, photos):
     plain = PoseEstimator.from_zoo("tf-pose/mobilenet_v2_small", models_dir=models_dir)
     fancy = PoseEstimator.from_zoo("tf-pose/mobilenet_v2_small", models_dir=models_dir,
                                    flip_test=True, scales=(1.0, 0.75))
-    a = max(plain(image), key=lambda p: p.score).keypoints
+    plain_people = plain(image)
     people, timing = fancy.estimate(image, return_timing=True)
-    b = max(people, key=lambda p: p.score).keypoints
-    both = (a[:, 2] > 0) & (b[:, 2] > 0)
-    assert both.sum() >= 5
-    # Same joints within a few percent of the image size; left/right not swapped by the flip.
-    assert np.median(np.abs(a[both, :2] - b[both, :2])) < 0.03 * max(image.shape[:2])
+    assert len(people) == len(plain_people) == 3
+    for a in (p.keypoints for p in plain_people):
+        # The same person (nearest by mean joint distance) has the same joints within 3% of the image
+        # size; a left/right swap by the flip would move the side joints much further than that.
+        def dist(b):
+            both = (a[:, 2] > 0) & (b[:, 2] > 0)
+            return np.median(np.abs(a[both, :2] - b[both, :2])) if both.sum() >= 5 else np.inf
+        assert min(dist(p.keypoints) for p in people) < 0.03 * max(image.shape[:2])
     assert set(timing) == {"preprocess", "network", "decode", "total"}
 
 
@@ -103,7 +107,7 @@ def test_native_input_size_runs_at_the_image_size(models_dir, photos):
 @pytest.mark.parametrize("model", ["pose-mobile/cpm", "pose-mobile/hourglass"])
 def test_single_person_keypoints_fall_inside_the_person(models_dir, tfpose, photos, model):
     est = PoseEstimator.from_zoo(model, models_dir=models_dir)
-    for name in ("p1.jpg", "p2.jpg"):
+    for name in ("p1.jpg", "apink1.jpg"):   # photos of one person filling the frame
         image = photos[name]
         ref = max(tfpose(image), key=lambda p: p.score)
         x0, y0, x1, y1 = ref.bbox()
