@@ -79,6 +79,11 @@ class PafCodec(Codec):
         self._paf_x, self._paf_y = chans[:, 0], chans[:, 1]
         self.num_paf_channels = 2 * len(limbs)
         self._t = np.linspace(0.0, 1.0, paf_samples, dtype=np.float32)
+        # Samples allowed to fail the PAF threshold, and a spread of that many + 1 for the pre-screen.
+        self._allowed_fails = paf_samples - int(np.ceil(min_paf_fraction * paf_samples - 1e-9))
+        n_screen = self._allowed_fails + 1
+        self._screen = (np.linspace(0, paf_samples - 1, n_screen + 2)[1:-1].round().astype(int)
+                        if n_screen < paf_samples else np.zeros(0, int))
         self._flip_perm, self._flip_sign = self._flip_channels()
 
     # ------------------------------------------------------------------ decode
@@ -95,8 +100,11 @@ class PafCodec(Codec):
         return maps[..., :k], maps[..., self.paf_offset:expected]
 
     def decode(self, outputs: list[np.ndarray], input_size: tuple[int, int]) -> list[Person]:
-        heatmaps, pafs = self.split(outputs)
+        heatmaps, _ = self.split(outputs)
         heatmaps = np.ascontiguousarray(heatmaps, np.float32)
+        # The PAFs are sampled in place (channel offset added), not sliced: a channel slice is not
+        # contiguous and would be copied whole on every gather.
+        paf_src = np.ascontiguousarray(outputs[1] if len(outputs) >= 2 else outputs[0], np.float32)
         chans, ys, xs, values = find_peaks(heatmaps, self.peak_threshold, self.nms_window)
         if len(chans) == 0:
             return []
@@ -104,7 +112,7 @@ class PafCodec(Codec):
                               self.upsample if self.refine == "upsample" else 0)
         k = self.layout.num_keypoints
         starts = np.searchsorted(chans, np.arange(k + 1))
-        limb, ia, ib, score = self._score_limbs(pafs, px, py, starts, input_size[1])
+        limb, ia, ib, score = self._score_limbs(paf_src, self.paf_offset, px, py, starts, input_size[1])
         conns = self._match(limb, ia, ib, score, len(chans))
         people = self._assemble(conns, chans, values)
         out = []
@@ -123,7 +131,7 @@ class PafCodec(Codec):
         out.sort(key=lambda p: -p.score)
         return out
 
-    def _score_limbs(self, pafs, px, py, starts, input_h):
+    def _score_limbs(self, paf_src, paf_base, px, py, starts, input_h):
         """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones."""
         counts = np.diff(starts)
         na, nb = counts[self._limb_a], counts[self._limb_b]
@@ -140,19 +148,32 @@ class PafCodec(Codec):
 
         ax, ay, dx, dy = px[ia], py[ia], px[ib] - px[ia], py[ib] - py[ia]
         length = np.hypot(dx, dy)
-        inv = np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0)
+        inv = np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0).astype(np.float32)
         ux, uy = dx * inv, dy * inv
-        sx = ax[:, None] + dx[:, None] * self._t       # (P, S) sample points, map cells
-        sy = ay[:, None] + dy[:, None] * self._t
-        vx, vy = _bilinear2(pafs, sx, sy, self._paf_x[limb], self._paf_y[limb])
-        dots = vx * ux[:, None] + vy * uy[:, None]
-        mean = dots.mean(1)
-        frac = (dots > self.paf_score_threshold).mean(1)
-        length_px = length * self.stride
+
+        def dots(rows, t):
+            """PAF . direction at fractions t along the pairs `rows` -> (len(rows), len(t))."""
+            sx = ax[rows, None] + dx[rows, None] * t
+            sy = ay[rows, None] + dy[rows, None] * t
+            vx, vy = _bilinear2(paf_src, sx, sy, paf_base + self._paf_x[limb[rows]],
+                                paf_base + self._paf_y[limb[rows]])
+            return vx * ux[rows, None] + vy * uy[rows, None]
+
+        # Exact pre-screen: a pair failing the threshold at more of these few samples than the
+        # fraction test allows in total can never pass, so most wrong pairs cost 3 samples, not 10.
+        rows = np.flatnonzero(length > 1e-6)
+        if len(self._screen) and len(rows):
+            fails = (dots(rows, self._t[self._screen]) <= self.paf_score_threshold).sum(1)
+            rows = rows[fails <= self._allowed_fails]
+        d = dots(rows, self._t)
+        mean = d.mean(1)
+        frac = (d > self.paf_score_threshold).mean(1)
+        length_px = length[rows] * self.stride
         prior = np.minimum(self.distance_prior * input_h / np.maximum(length_px, 1e-6) - 1.0, 0.0)
         score = mean + prior
-        ok = (length > 1e-6) & (frac >= self.min_paf_fraction) & (score > 0)
-        return limb[ok], ia[ok], ib[ok], score[ok]
+        keep = (frac >= self.min_paf_fraction) & (score > 0)
+        ok = rows[keep]
+        return limb[ok], ia[ok], ib[ok], score[keep].astype(np.float32)
 
     @staticmethod
     def _match(limb, ia, ib, score, num_peaks):
@@ -300,10 +321,10 @@ def _bilinear2(maps, sx, sy, ch_x, ch_y):
     """Bilinear samples of channels ch_x and ch_y (one per row) of (H, W, C) maps at (P, S) points."""
     h, w, c = maps.shape
     flat = maps.reshape(-1)
-    sx = np.clip(sx, 0, w - 1)
-    sy = np.clip(sy, 0, h - 1)
-    x0 = np.minimum(sx.astype(np.int64), w - 2) if w > 1 else np.zeros(sx.shape, np.int64)
-    y0 = np.minimum(sy.astype(np.int64), h - 2) if h > 1 else np.zeros(sy.shape, np.int64)
+    sx = np.clip(sx, 0, w - 1, dtype=np.float32)
+    sy = np.clip(sy, 0, h - 1, dtype=np.float32)
+    x0 = np.minimum(sx.astype(np.int32), max(w - 2, 0))
+    y0 = np.minimum(sy.astype(np.int32), max(h - 2, 0))
     fx, fy = sx - x0, sy - y0
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     base = [(y0 * w + x0) * c, (y0 * w + x1) * c, (y1 * w + x0) * c, (y1 * w + x1) * c]
