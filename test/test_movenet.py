@@ -178,3 +178,17 @@ def test_cut_square_crop_maps_back_exactly():
     kps[0] = (xx + 0.5, yy + 0.5, 1.0)                               # pixel centre, continuous coords
     (p,) = uncrop_people([Person(kps, 1.0, COCO17)], scale, origin)
     np.testing.assert_allclose(p.keypoints[0, :2], (150.5, 40.5), atol=0.5)
+
+
+# ------------------------------------------------------------------------------------------ comparison script
+def test_bench_zoo_rows_for_lightning(models_dir, images_dir, tmp_path):
+    """The comparison script runs end to end: TF function, converted TFLite fp32 (equal to ~1e-6) and
+    int8, with people counts and the plausibility check filled in."""
+    from pose_core import bench_zoo
+
+    table = bench_zoo.run(["movenet/lightning"], images_dir, models_dir, tmp_path, repeat=1, threads=1)
+    rows = [r.split("|")[1:-1] for r in table.splitlines()[2:]]
+    assert [r[1].strip() for r in rows] == ["TF function (tfjs)", "TFLite fp32", "TFLite int8 (dynamic range)"]
+    assert all(r[7].strip() == "3/3" for r in rows[:2])
+    assert float(rows[1][8].split()[0]) < 1e-4
+    assert rows[0][5].split()[-1] == "0"                              # nobody on the cat
