@@ -231,3 +231,15 @@ def test_real_model_person_is_anatomical(codec, tfpose_maps):
     kp = {n: people[0].keypoints[i] for i, n in enumerate(OPENPOSE18.keypoints)}
     assert kp["nose"][1] < kp["neck"][1] < kp["right_hip"][1] < kp["right_knee"][1] < kp["right_ankle"][1]
     assert kp["right_shoulder"][0] < kp["neck"][0] < kp["left_shoulder"][0]     # facing the camera
+
+
+def test_bench_decode_rows_recover_every_synthetic_person(tmp_path):
+    """The benchmark's synthetic cases decode every rendered person (timings are not asserted)."""
+    from pose_core.bench_decode import bench_decode
+    rows = bench_decode(repeat=1, images_dir=tmp_path)      # no photos: synthetic rows only
+    paf_rows = [r for r in rows if r["case"].startswith("PAF synthetic")]
+    assert len(paf_rows) == 4
+    for r in paf_rows:
+        found, _, total = r["people"].partition(" of ")
+        assert found == total, r
+        assert r["ms"] > 0
