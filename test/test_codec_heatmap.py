@@ -7,6 +7,7 @@ import pytest
 
 from pose_core.codecs import build_codec
 from pose_core.codecs.heatmap import HeatmapCodec
+from pose_core.errors import ModelError
 from pose_core.layouts import AIC14
 
 K = AIC14.num_keypoints
@@ -62,7 +63,7 @@ def test_offsets_refinement():
 
 def test_offsets_mode_needs_the_second_output():
     heat = np.zeros((24, 24, K), np.float32)
-    with pytest.raises(ValueError, match="location-refinement"):
+    with pytest.raises(ModelError, match="location-refinement"):
         HeatmapCodec(AIC14, stride=8, refine="offsets").decode([heat], INPUT)
     with pytest.raises(ValueError, match="refine"):
         HeatmapCodec(AIC14, refine="dark")

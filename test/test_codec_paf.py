@@ -7,6 +7,7 @@ import pytest
 
 from pose_core.codecs import build_codec
 from pose_core.codecs.paf import PafCodec
+from pose_core.errors import ModelError
 from pose_core.layouts import OPENPOSE18
 
 INPUT = (432, 368)          # tf-pose's default input: 54 x 46 maps at stride 8
@@ -131,7 +132,7 @@ def test_empty_and_noise_maps_give_nobody(codec):
 
 
 def test_wrong_map_shape_is_a_clear_error(codec):
-    with pytest.raises(ValueError, match="expects"):
+    with pytest.raises(ModelError, match="expects"):
         codec.decode([np.zeros((46, 54, 19), np.float32)], INPUT)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from pose_core.codecs.base import Codec
 from pose_core.codecs.maps import average_maps
 from pose_core.codecs.peaks import cells_to_pixels, refine_peaks
+from pose_core.errors import ModelError
 from pose_core.layouts import KeypointLayout
 from pose_core.people import Person
 
@@ -52,7 +53,8 @@ class HeatmapCodec(Codec):
         maps = np.asarray(outputs[0], np.float32)
         k = self.layout.num_keypoints
         if maps.ndim != 3 or maps.shape[-1] < k:
-            raise ValueError(f"heatmap codec expects (H, W, {k}) maps, got {maps.shape}")
+            raise ModelError(f"model output {maps.shape} does not fit the heatmap codec: it expects "
+                             f"(H, W, {k}) maps for layout {self.layout.name}")
         maps = maps[..., :k]
         h, w, _ = maps.shape
         idx = maps.reshape(h * w, k).argmax(0)
@@ -67,7 +69,7 @@ class HeatmapCodec(Codec):
             x, y = cells_to_pixels(xs, sx), cells_to_pixels(ys, sy)
             if self.refine == "offsets":
                 if len(outputs) < 2 or outputs[1].shape[-1] < 2 * k:
-                    raise ValueError(f"refine='offsets' needs a second output of {2 * k} location-"
+                    raise ModelError(f"refine='offsets' needs a second output of {2 * k} location-"
                                      f"refinement channels; got {len(outputs)} output(s)")
                 off = np.asarray(outputs[1], np.float32)[ys, xs].reshape(k, 2 * k)
                 x = x + off[chans, 2 * chans] * self.locref_stdev

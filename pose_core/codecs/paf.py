@@ -16,6 +16,7 @@ import numpy as np
 from pose_core.codecs.base import Codec
 from pose_core.codecs.maps import average_maps
 from pose_core.codecs.peaks import cells_to_pixels, find_peaks, refine_peaks
+from pose_core.errors import ModelError
 from pose_core.layouts import KeypointLayout
 from pose_core.people import Person
 
@@ -90,14 +91,13 @@ class PafCodec(Codec):
     def split(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(keypoint heatmaps (H, W, K), PAFs (H, W, 2L)) from one image's outputs."""
         k = self.layout.num_keypoints
-        if len(outputs) >= 2:
-            return outputs[0][..., :k], outputs[1][..., self.paf_offset:self.paf_offset +
-                                                   self.num_paf_channels]
-        maps = outputs[0]
         expected = self.paf_offset + self.num_paf_channels
-        if maps.ndim != 3 or maps.shape[-1] < expected:
-            raise ValueError(f"PAF codec expects (H, W, >={expected}) maps, got {maps.shape}")
-        return maps[..., :k], maps[..., self.paf_offset:expected]
+        heat, paf = (outputs[0], outputs[1]) if len(outputs) >= 2 else (outputs[0], outputs[0])
+        if heat.ndim != 3 or paf.ndim != 3 or heat.shape[-1] < k or paf.shape[-1] < expected:
+            raise ModelError(f"model outputs {[o.shape for o in outputs]} do not fit the PAF codec: it "
+                             f"expects (H, W, >={expected}) maps ({k} heatmaps, PAFs from channel "
+                             f"{self.paf_offset}); check the zoo entry's codec options")
+        return heat[..., :k], paf[..., self.paf_offset:expected]
 
     def decode(self, outputs: list[np.ndarray], input_size: tuple[int, int]) -> list[Person]:
         heatmaps, _ = self.split(outputs)
