@@ -53,9 +53,14 @@ def graph_weights(graph_def) -> dict[str, dict]:
     import tensorflow as tf
 
     consts = {n.name: tf.make_ndarray(n.attr["value"].tensor) for n in graph_def.node if n.op == "Const"}
+    identities = {n.name: n.input[0] for n in graph_def.node if n.op == "Identity" and n.input}
 
     def const(input_name: str, op_name: str) -> np.ndarray:
         key = input_name.split(":")[0].lstrip("^")
+        for _ in range(8):   # frozen graphs may keep `weights/read` Identity ops in front of the Const
+            if key not in identities:
+                break
+            key = identities[key].split(":")[0]
         if key not in consts:
             raise CheckpointError(f"{op_name}: input {key} is not a constant (graph not frozen?)")
         return consts[key]

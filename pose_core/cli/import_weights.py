@@ -1,0 +1,72 @@
+"""`pose import tfpose GRAPH.pb --out DIR` / `pose import lwopenpose CHECKPOINT.pth --out DIR`:
+published weights -> our Keras architectures, written in the zoo format (DIR/model.keras + model.yaml).
+See docs/import.md."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("pose_core.import")
+
+TFPOSE_SOURCE = "https://github.com/ildoonet/tf-pose-estimation"
+LWOPENPOSE_SOURCE = "https://github.com/Daniil-Osokin/lightweight-human-pose-estimation.pytorch"
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="format", metavar="FORMAT")
+    sub.required = True
+    tp = sub.add_parser("tfpose", help="tf-pose-estimation mobilenet_v2_small frozen graph (graph_opt.pb)")
+    tp.add_argument("source", type=Path, help="frozen graph .pb")
+    tp.add_argument("--no-check", action="store_true",
+                    help="skip the parity check against the frozen graph (random 368x432 input)")
+    lw = sub.add_parser("lwopenpose", help="Lightweight OpenPose PyTorch checkpoint (.pth); torch not needed")
+    lw.add_argument("source", type=Path, help="checkpoint .pth (zip or legacy torch.save format)")
+    for p in (tp, lw):
+        p.add_argument("--out", type=Path, required=True, help="output folder (model.keras + model.yaml)")
+        p.add_argument("--name", default=None, help="model name in model.yaml")
+
+
+def _import_tfpose(args) -> Path:
+    from pose_core.convert.tfpose import convert_tfpose_graph, parity_error, read_graph_def
+    from pose_core.convert.zoo_entry import sha256_of, write_imported_model
+    from pose_core.models import inference_model
+
+    model = convert_tfpose_graph(args.source)
+    provenance = {"file": args.source.name, "sha256": sha256_of(args.source), "converter": "pose import tfpose"}
+    if not args.no_check:
+        # Noise over the full 0..255 range exercises every channel; real photos are checked in the tests.
+        image = np.random.default_rng(0).uniform(0, 255, (368, 432, 3)).astype(np.float32)
+        err = parity_error(inference_model(model), read_graph_def(args.source), [image])
+        log.info("parity with the frozen graph: max |difference| %.2e", err)
+        provenance["parity_max_abs"] = float(err)
+        if err > 1e-4:
+            from pose_core.errors import CheckpointError
+            raise CheckpointError(f"converted model differs from the frozen graph by {err:.2e} (> 1e-4)")
+    return write_imported_model(
+        model, args.out, name=args.name or "tf-pose/mobilenet_v2_small-keras",
+        description="tf-pose-estimation mobilenet_v2_small imported into pose_core's Keras architecture "
+                    "(fine-tunable, exportable)",
+        input_size=(432, 368), resize="stretch", licence="Apache-2.0", source=TFPOSE_SOURCE,
+        imported_from=provenance)
+
+
+def _import_lwopenpose(args) -> Path:
+    from pose_core.convert.lwopenpose import convert_lwopenpose_checkpoint
+    from pose_core.convert.zoo_entry import sha256_of, write_imported_model
+
+    model = convert_lwopenpose_checkpoint(args.source)
+    return write_imported_model(
+        model, args.out, name=args.name or "lightweight-openpose/imported",
+        description="Lightweight OpenPose (MobileNetV1 + refinement stages) imported from a PyTorch checkpoint",
+        input_size=(456, 256), resize="letterbox", licence="Apache-2.0", source=LWOPENPOSE_SOURCE,
+        imported_from={"file": args.source.name, "sha256": sha256_of(args.source),
+                       "converter": "pose import lwopenpose"})
+
+
+def run(args) -> int:
+    importer = {"tfpose": _import_tfpose, "lwopenpose": _import_lwopenpose}[args.format]
+    yaml_path = importer(args)
+    print(f"imported {args.source} -> {yaml_path}")
+    return 0
