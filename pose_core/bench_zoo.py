@@ -114,51 +114,71 @@ def _max_diff(a, b, image) -> float:
     return max(float(np.abs(x - y).max()) for x, y in zip(a.runtime(tensor[None]), b.runtime(tensor[None])))
 
 
-def bench_variant(est, images: dict[str, np.ndarray], repeat: int) -> dict:
-    network, decode, found, ok = [], [], {}, 0
-    for photo, image in images.items():
-        est.estimate(image)   # warm-up: tracing, allocation
-        for _ in range(repeat):
-            people, timing = est.estimate(image, return_timing=True)
-            network.append(timing["network"])
-            decode.append(timing["decode"])
-        found[photo] = len(people)
-        if photo in PERSON_REGION and people and plausible(people[0], PERSON_REGION[photo]):
-            ok += 1
-    return {"network": statistics.median(network), "decode": statistics.median(decode), "found": found,
-            "plausible": ok, "exact": sum(found[p] == EXPECTED_PEOPLE[p] for p in found)}
+class _Row:
+    """One (model, runtime) variant's measurements."""
+
+    def __init__(self, name, label, est, note):
+        self.name, self.label, self.est, self.note = name, label, est, note
+        self.network, self.decode, self.found, self.plausible, self.diff = [], [], {}, 0, ""
+        self.error = note if est is None else ""
+
+    def measure(self, photo, image) -> None:
+        if self.error:
+            return
+        try:
+            people, timing = self.est.estimate(image, return_timing=True)
+        except Exception as exc:  # noqa: BLE001 - one broken model must not hide the others' rows
+            self.error = f"failed: {type(exc).__name__}: {exc}"
+            return
+        self.network.append(timing["network"])
+        self.decode.append(timing["decode"])
+        self.found[photo] = people
+
+    def line(self, photos) -> str:
+        if self.error:
+            return f"| {self.name} | {self.label} | | | | {self.error} | | | |"
+        w, h = self.est.preprocessor.input_size
+        counts = [len(self.found[p]) for p in photos]
+        exact = sum(c == EXPECTED_PEOPLE[p] for c, p in zip(counts, photos))
+        ok = sum(bool(self.found[p]) and plausible(self.found[p][0], PERSON_REGION[p])
+                 for p in photos if p in PERSON_REGION)
+        return (f"| {self.name} | {self.label} | {w}x{h} | {statistics.median(self.network):.1f} | "
+                f"{statistics.median(self.decode):.2f} | {' '.join(map(str, counts))} | {exact}/{len(photos)} | "
+                f"{ok}/{len(PERSON_REGION)} | {self.diff} |")
 
 
 def run(models, images_dir: Path, models_dir: Path, cache: Path, repeat: int, threads: int) -> str:
+    """Load every variant first, then time them interleaved (round by round, photo by photo), so the
+    load of a shared machine drifts over all variants alike instead of favouring whichever ran first."""
     from pose_core.image_io import read_image
 
     images = {p: read_image(images_dir / p) for p in PHOTOS if (images_dir / p).exists()}
+    rows: list[_Row] = []
+    for name in models:
+        ref = None
+        for label, est, note in variants(name, models_dir, cache, threads):
+            row = _Row(name, label, est, note)
+            rows.append(row)
+            if est is None:
+                continue
+            for photo, image in images.items():   # warm-up: tracing, allocation
+                row.measure(photo, image)
+            row.network.clear()
+            row.decode.clear()
+            if ref is None:
+                ref = est
+            elif not row.error:
+                row.diff = f"{_max_diff(ref, est, images['p1.jpg']):.2g} ({note})"
+    for _ in range(repeat):
+        for photo, image in images.items():
+            for row in rows:
+                row.measure(photo, image)
     head = " ".join(f"{p.split('.')[0]}({EXPECTED_PEOPLE[p]})" for p in images)
     lines = [f"| model | runtime | input | network ms | decode ms | people per photo: {head} | "
              f"count right | plausible ({len(PERSON_REGION)}) | TFLite vs TF max abs diff |",
              "|---|---|---|---:|---:|---|---:|---:|---|"]
-    for name in models:
-        ref = None
-        for label, est, note in variants(name, models_dir, cache, threads):
-            if est is None:
-                lines.append(f"| {name} | {label} | | | | {note} | | | |")
-                print(lines[-1], flush=True)
-                continue
-            try:
-                r = bench_variant(est, images, repeat)
-            except Exception as exc:  # noqa: BLE001 - one broken model must not hide the others' rows
-                lines.append(f"| {name} | {label} | | | | failed: {type(exc).__name__}: {exc} | | | |")
-                print(lines[-1], flush=True)
-                continue
-            if ref is None:
-                ref, diff = est, ""
-            else:
-                diff = f"{_max_diff(ref, est, images['p1.jpg']):.2g} ({note})"
-            w, h = est.preprocessor.input_size
-            lines.append(f"| {name} | {label} | {w}x{h} | {r['network']:.1f} | {r['decode']:.2f} | "
-                         f"{' '.join(str(r['found'][p]) for p in images)} | {r['exact']}/{len(images)} | "
-                         f"{r['plausible']}/{len(PERSON_REGION)} | {diff} |")
-            print(lines[-1], flush=True)
+    lines += [row.line(list(images)) for row in rows]
+    print("\n".join(lines), flush=True)
     return "\n".join(lines)
 
 
@@ -170,7 +190,8 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=None, help="where converted TFLite files go (default: the user cache "
                                                  "~/.cache/pose_ros/bench)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per photo (after one warm-up)")
-    p.add_argument("--threads", type=int, default=2, help="TFLite threads")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for TensorFlow (intra-op) and TFLite alike")
     p.add_argument("--out", default="bench/zoo.md")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -182,10 +203,13 @@ def main(argv=None) -> int:
         / "pose_ros" / "bench"
     import tensorflow as tf
 
+    # The same thread budget for both engines, set before TensorFlow runs anything.
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     table = run(args.models.split(","), Path(args.images), models_dir, cache, args.repeat, args.threads)
     header = (f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores (shared; load average "
-              f"{os.getloadavg()[0]:.1f} at the end), TFLite {args.threads} threads (XNNPACK); median over "
-              f"{args.repeat} runs x {len(PHOTOS)} photos after a warm-up.\n")
+              f"{os.getloadavg()[0]:.1f} at the end), {args.threads} threads for TF and TFLite (XNNPACK); "
+              f"median over {args.repeat} interleaved rounds x {len(PHOTOS)} photos after a warm-up.\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(header + "\n" + table + "\n")

@@ -231,3 +231,62 @@ def test_tflite_conversion_matches(runtimes, photo, name, size):
     interp.invoke()
     out = interp.get_tensor(interp.get_output_details()[0]["index"])
     np.testing.assert_allclose(out, rt(x)[0], atol=1e-4)
+
+
+# ------------------------------------------------------------------------------ fused-op variants (hand-made)
+def _attr_list_s(*names):
+    import base64
+    return {"list": {"s": [base64.b64encode(n.encode()).decode() for n in names]}}
+
+
+def test_hand_made_graph_with_batchnorm_prelu_and_depthwise_fusions(tmp_path):
+    """A tiny TF.js graph model written here (float32 + uint8-quantised weights in two shards) exercising
+    the fused variants MoveNet does not use: conv + FusedBatchNorm + Relu, conv + BiasAdd + Prelu,
+    depthwise + BiasAdd + Relu6. Expected values computed with numpy."""
+    rng = np.random.default_rng(0)
+    conv_w = rng.normal(size=(1, 1, 2, 3)).astype(np.float32)
+    scale, offset = rng.uniform(0.5, 2, 3).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    mean, var = rng.normal(size=3).astype(np.float32), rng.uniform(0.5, 2, 3).astype(np.float32)
+    conv2_w = rng.normal(size=(1, 1, 3, 3)).astype(np.float32)
+    bias2, alpha = rng.normal(size=3).astype(np.float32), np.float32([0.1, 0.2, 0.3])
+    dw_q = np.array([0, 255, 128], np.uint8).reshape(1, 1, 3, 1)      # uint8: -1 + q * (2 / 255)
+    dw_w = (dw_q.astype(np.float32) * np.float32(2 / 255) + np.float32(-1)).reshape(1, 1, 3, 1)
+    bias3 = np.float32([0.5, -0.5, 7.0])
+    named = [("conv_w", conv_w), ("scale", scale), ("offset", offset), ("mean", mean), ("var", var),
+             ("conv2_w", conv2_w), ("bias2", bias2), ("alpha", alpha), ("dw_w", dw_q), ("bias3", bias3)]
+    blob = b"".join(a.tobytes() for _, a in named)
+    (tmp_path / "s1.bin").write_bytes(blob[:50])
+    (tmp_path / "s2.bin").write_bytes(blob[50:])
+    manifest = [{"paths": ["s1.bin", "s2.bin"], "weights": [
+        {"name": n, "shape": list(a.shape), "dtype": "float32",
+         **({"quantization": {"dtype": "uint8", "min": -1.0, "scale": 2 / 255}} if n == "dw_w" else {})}
+        for n, a in named]}]
+    conv_attrs = {"T": {"type": "DT_FLOAT"}, "strides": {"list": {"i": ["1", "1", "1", "1"]}},
+                  "padding": {"s": "U0FNRQ=="}, "data_format": {"s": "TkhXQw=="}}
+    const = lambda n: {"name": n, "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}}  # noqa: E731
+    nodes = [{"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"},
+                                                         "shape": {"shape": {"dim": [{"size": "1"}, {"size": "-1"},
+                                                                                     {"size": "-1"}, {"size": "2"}]}}}},
+             *[const(n) for n, _ in named],
+             {"name": "bn", "op": "_FusedConv2D", "input": ["x", "conv_w", "scale", "offset", "mean", "var"],
+              "attr": {**conv_attrs, "fused_ops": _attr_list_s("FusedBatchNorm", "Relu"), "num_args": {"i": "4"},
+                       "epsilon": {"f": 0.001}}},
+             {"name": "pr", "op": "_FusedConv2D", "input": ["bn", "conv2_w", "bias2", "alpha"],
+              "attr": {**conv_attrs, "fused_ops": _attr_list_s("BiasAdd", "Prelu"), "num_args": {"i": "2"}}},
+             {"name": "dw", "op": "FusedDepthwiseConv2dNative", "input": ["pr", "dw_w", "bias3"],
+              "attr": {**conv_attrs, "fused_ops": _attr_list_s("BiasAdd", "Relu6"), "num_args": {"i": "1"}}}]
+    model = {"format": "graph-model", "modelTopology": {"node": nodes}, "weightsManifest": manifest,
+             "signature": {"inputs": {"x": {"name": "x:0"}}, "outputs": {"y": {"name": "dw:0"}}}}
+    (tmp_path / "model.json").write_text(json.dumps(model))
+
+    rt = TFJSRuntime(tmp_path / "model.json")
+    assert rt.input_dtype == np.float32 and rt.fixed_input_size is None
+    x = rng.normal(size=(1, 3, 5, 2)).astype(np.float32)
+    (got,) = rt(x)
+
+    bn = np.maximum((x @ conv_w[0, 0] - mean) * scale / np.sqrt(var + np.float32(0.001)) + offset, 0)
+    pre = bn @ conv2_w[0, 0] + bias2
+    pr = np.maximum(pre, 0) + alpha * np.minimum(pre, 0)
+    expected = np.clip(pr * dw_w[0, 0, :, 0] + bias3, 0, 6)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert (got[..., 2] == 6).all()          # the Relu6 clamp really happened (bias 7)
