@@ -244,3 +244,11 @@ def test_bench_decode_rows_recover_every_synthetic_person(tmp_path):
         found, _, total = r["people"].partition(" of ")
         assert found == total, r
         assert r["ms"] > 0
+
+
+def test_keypoints_exactly_between_cells_give_one_candidate(codec):
+    # Cell centres are at 8i + 3.5 px: x = 7.5 + 8i lies exactly between two cells (a plateau).
+    truth = person(200, 100, seed=15)
+    truth[:, :2] = np.round((truth[:, :2] - 7.5) / 8) * 8 + 7.5
+    people = assert_recovered(codec, [truth])
+    assert len(people) == 1

@@ -35,7 +35,12 @@ def find_peaks(maps: np.ndarray, threshold: float, window: int = 3):
     h, w, c = maps.shape
     flat = maps.reshape(h, w * c)
     local_max = cv2.dilate(flat, _nms_kernel(window, c))
-    ys, cols = np.nonzero((flat >= local_max) & (flat > threshold))
+    keep = (flat >= local_max) & (flat > threshold)
+    # A plateau (a peak exactly between two cells) would give two candidates for one keypoint:
+    # keep only the cell whose left and upper neighbours are strictly lower.
+    keep[:, c:] &= flat[:, c:] > flat[:, :-c]
+    keep[1:] &= flat[1:] > flat[:-1]
+    ys, cols = np.nonzero(keep)
     xs, chans = np.divmod(cols, c)
     values = flat[ys, cols]
     order = np.lexsort((-values, chans))
