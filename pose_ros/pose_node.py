@@ -19,6 +19,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -88,7 +89,7 @@ class PoseNode(Node):
         self._depth: deque = deque(maxlen=10)
         self._camera_info: CameraInfo | None = None
         if self.p["depth"]:
-            self.create_subscription(Image, self.p["depth_topic"], self._depth.append, qos_in,
+            self.create_subscription(Image, self.p["depth_topic"], self._on_depth, qos_in,
                                      callback_group=group)
             self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_camera_info, qos_in,
                                      callback_group=group)
@@ -105,6 +106,9 @@ class PoseNode(Node):
         self.stats.input.tick()
         self.mailbox.put(Frame(msg, time.monotonic(), time.time()))
 
+    def _on_depth(self, msg: Image) -> None:
+        self._depth.append(msg)      # converted only if a colour frame matches it
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
@@ -114,7 +118,7 @@ class PoseNode(Node):
         if any(new[k] != self.p[k] for k in MODEL_PARAMS):
             try:
                 estimator = load_estimator(new)
-            except (PoseError, ValueError, OSError) as e:
+            except Exception as e:  # noqa: BLE001 - any failed load (also TF errors) must keep the old model
                 reason = f"model {new['model']!r} not loaded, keeping {self.p['model']!r}: {e}"
                 self.get_logger().error(reason)
                 return SetParametersResult(successful=False, reason=reason)
@@ -247,8 +251,10 @@ class PoseNode(Node):
 
     def destroy_node(self):
         self._running = False
-        self.mailbox.close()
-        self._worker.join(timeout=5.0)
+        if getattr(self, "mailbox", None) is not None:
+            self.mailbox.close()
+        if getattr(self, "_worker", None) is not None:     # absent when __init__ failed
+            self._worker.join(timeout=5.0)
         return super().destroy_node()
 
 
@@ -256,7 +262,8 @@ def main(args=None) -> int:
     rclpy.init(args=args)
     try:
         node = PoseNode()
-    except (PoseError, ValueError) as e:
+    except (PoseError, ValueError, ParameterException) as e:
+        # One readable line (missing model file, unknown model, bad parameter type), then exit non-zero.
         rclpy.logging.get_logger("pose_node").fatal(f"cannot start: {e}")
         rclpy.try_shutdown()
         return 1

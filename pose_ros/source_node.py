@@ -10,6 +10,7 @@ import time
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -87,7 +88,7 @@ def main(args=None) -> int:
     rclpy.init(args=args)
     try:
         node = SourceNode()
-    except (ImageError, ValueError) as e:
+    except (ImageError, ValueError, ParameterException) as e:
         rclpy.logging.get_logger("pose_source").fatal(f"cannot start: {e}")
         rclpy.try_shutdown()
         return 1
