@@ -132,3 +132,15 @@ def test_pose_mobile_channels_are_anatomical(models_dir, images_dir, model, stri
         assert kp[upper][1] < kp[lower][1], f"{upper} not above {lower}"
     assert kp["right_shoulder"][0] < kp["neck"][0] < kp["left_shoulder"][0]
     assert kp["right_wrist"][0] < kp["right_shoulder"][0]      # his right arm stretched out (image left)
+
+
+def test_training_targets_agree_with_encode():
+    """pose_core.data.targets renders the same heatmaps and location-refinement offsets as encode()."""
+    tf = pytest.importorskip("tensorflow")
+    from pose_core.data.targets import TargetGeometry, render_targets
+    codec = HeatmapCodec(AIC14, stride=8, sigma=8, refine="offsets")
+    truth = random_keypoints(12)
+    heat, offsets = codec.encode(truth, INPUT)
+    targets = render_targets(truth[None], tf.ones((24, 24, 1)), TargetGeometry.from_codec(codec), INPUT)
+    np.testing.assert_allclose(targets["heatmaps"].numpy(), heat, atol=1e-6)
+    np.testing.assert_allclose(targets["locref"].numpy(), offsets, atol=1e-6)

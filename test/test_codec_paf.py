@@ -252,3 +252,15 @@ def test_keypoints_exactly_between_cells_give_one_candidate(codec):
     truth[:, :2] = np.round((truth[:, :2] - 7.5) / 8) * 8 + 7.5
     people = assert_recovered(codec, [truth])
     assert len(people) == 1
+
+
+def test_training_targets_agree_with_encode(codec):
+    """The TF target generators (pose_core.data.targets) read their geometry off the codec and must
+    render exactly what encode() renders - training and decoding share one definition of the maps."""
+    tf = pytest.importorskip("tensorflow")
+    from pose_core.data.targets import TargetGeometry, render_targets
+    kps = np.stack([person(100, 100, seed=16), person(300, 120, 160, seed=17, left_ear=None)])
+    mine = codec.encode(kps, INPUT)
+    targets = render_targets(kps, tf.ones((46, 54, 1)), TargetGeometry.from_codec(codec), INPUT)
+    np.testing.assert_allclose(targets["heatmaps"].numpy(), mine[..., :19], atol=1e-6)
+    np.testing.assert_allclose(targets["pafs"].numpy(), mine[..., 19:], atol=1e-6)
