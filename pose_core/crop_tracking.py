@@ -108,6 +108,6 @@ def uncrop_people(people: list[Person], scale: float, origin: tuple[float, float
         seen = p.keypoints[:, 2] > 0
         p.keypoints[seen, :2] = p.keypoints[seen, :2] / scale + np.asarray(origin, np.float32)
         if p.box is not None:
-            bx0, by0, bx1, by1 = p.box
-            p.box = (bx0 / scale + origin[0], by0 / scale + origin[1], bx1 / scale + origin[0], by1 / scale + origin[1])
+            (bx0, by0), (bx1, by1) = np.asarray(p.box, np.float32).reshape(2, 2) / scale + origin
+            p.box = (float(bx0), float(by0), float(bx1), float(by1))
     return people

@@ -264,9 +264,8 @@ def test_hand_made_graph_with_batchnorm_prelu_and_depthwise_fusions(tmp_path):
     conv_attrs = {"T": {"type": "DT_FLOAT"}, "strides": {"list": {"i": ["1", "1", "1", "1"]}},
                   "padding": {"s": "U0FNRQ=="}, "data_format": {"s": "TkhXQw=="}}
     const = lambda n: {"name": n, "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}}  # noqa: E731
-    nodes = [{"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"},
-                                                         "shape": {"shape": {"dim": [{"size": "1"}, {"size": "-1"},
-                                                                                     {"size": "-1"}, {"size": "2"}]}}}},
+    any_hw = {"dim": [{"size": "1"}, {"size": "-1"}, {"size": "-1"}, {"size": "2"}]}
+    nodes = [{"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {"shape": any_hw}}},
              *[const(n) for n, _ in named],
              {"name": "bn", "op": "_FusedConv2D", "input": ["x", "conv_w", "scale", "offset", "mean", "var"],
               "attr": {**conv_attrs, "fused_ops": _attr_list_s("FusedBatchNorm", "Relu"), "num_args": {"i": "4"},

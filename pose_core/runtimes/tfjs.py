@@ -134,26 +134,26 @@ def _split_fused(node, tf) -> list:
         # y = (x - mean) * scale / sqrt(var + eps) + offset, in stock ops so nothing is device-specific
         eps_name = f"{node.name}/_bn_eps"
         chain.append(_const_node(eps_name, np.float32(eps), tf))
-        std = make("Rsqrt", f"{node.name}/_bn_rsqrt", [make("AddV2", f"{node.name}/_bn_var", [var, eps_name])])
-        centred = make("Sub", f"{node.name}/_bn_centre", [out, mean])
-        out = make("AddV2", f"{node.name}/_bn", [make("Mul", f"{node.name}/_bn_scale",
-                                                     [centred, make("Mul", f"{node.name}/_bn_mul", [std, scale])]),
-                                                offset])
+        inv_std = make("Rsqrt", f"{node.name}/_bn_inv_std", [make("AddV2", f"{node.name}/_bn_var_eps",
+                                                                   [var, eps_name])])
+        factor = make("Mul", f"{node.name}/_bn_factor", [inv_std, scale])
+        centred = make("Sub", f"{node.name}/_bn_centred", [out, mean])
+        out = make("AddV2", f"{node.name}/_bn", [make("Mul", f"{node.name}/_bn_scaled", [centred, factor]), offset])
     if ops and ops[0] == "Add":
         ops.pop(0)
         out = make("AddV2", f"{node.name}/_add", [out, args.pop(0)])
     if ops:
         act = ops.pop(0)
         if act in _ACTIVATIONS:
-            attrs = {"alpha": node.attr["leakyrelu_alpha"]} if act == "LeakyRelu" and "leakyrelu_alpha" in node.attr else {}
+            attrs = {}
+            if act == "LeakyRelu" and "leakyrelu_alpha" in node.attr:
+                attrs["alpha"] = node.attr["leakyrelu_alpha"]
             out = make(act, f"{node.name}/_act", [out], **attrs)
-        elif act == "Prelu":  # TF.js-only: max(x, 0) + alpha * min(x, 0)
+        elif act == "Prelu":  # TF.js-only: relu(x) + alpha * min(x, 0), with min(x, 0) = x - relu(x)
             alpha = args.pop(0)
             pos = make("Relu", f"{node.name}/_prelu_pos", [out])
-            neg = make("Mul", f"{node.name}/_prelu_neg", [alpha, make("Neg", f"{node.name}/_prelu_n2",
-                                                                      [make("Relu", f"{node.name}/_prelu_n1",
-                                                                            [make("Neg", f"{node.name}/_prelu_n0", [out])])])])
-            out = make("AddV2", f"{node.name}/_prelu", [pos, neg])
+            neg = make("Sub", f"{node.name}/_prelu_neg", [out, pos])
+            out = make("AddV2", f"{node.name}/_prelu", [pos, make("Mul", f"{node.name}/_prelu_scaled", [alpha, neg])])
         else:
             raise ModelError(f"TF.js node {node.name!r}: unsupported fused op {act!r} in {node.op}")
     if ops:
