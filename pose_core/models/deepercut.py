@@ -10,9 +10,9 @@ subsampled shortcut, BN eps 1e-5 with scale. Layer names are the slim scopes wit
 Input: RGB 0..255, ImageNet mean pixel subtracted inside the model (as pose-tensorflow does).
 
 Outputs (training): heatmaps (K, logits: train with sigmoid cross-entropy), locref (2K: dx, dy per
-keypoint, in units of locref_stdev pixels; Huber loss), intermediate_heatmaps (K logits, if enabled).
+keypoint interleaved, in units of locref_stdev pixels; Huber loss), intermediate_heatmaps (K logits, if enabled).
 Inference: [sigmoid(heatmaps), locref] - two outputs for the heatmap codec with
-{stride, locref: true, locref_stdev: 7.2801}.
+{stride, refine: offsets, locref_stdev: 7.2801}.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _build(depth_variant, layout, output_stride, deconv, intermediate_supervisio
                     intermediate_supervision=intermediate_supervision,
                     intermediate_unit=intermediate_unit),
         input_size=input_size, fixed_input_size=fixed_input_size, normalisation=_NORM,
-        codec={"name": "heatmap", "stride": stride, "locref": True, "locref_stdev": LOCREF_STDEV},
+        codec={"name": "heatmap", "stride": stride, "refine": "offsets", "locref_stdev": LOCREF_STDEV},
         inference={"outputs": ["heatmaps", "locref"], "concat": False,
                    "activation": {"heatmaps": "sigmoid"}},
         init_weights=init_weights, backbone_prefix=scope)

@@ -141,3 +141,15 @@ class ResizeToMatch(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "interpolation": self.interpolation}
+
+
+@keras.saving.register_keras_serializable(package="pose_core")
+class FoldedBatchNorm(keras.layers.Layer):
+    """Identity left where pose_core.export.fold_batchnorm merged a BatchNormalization into the
+    preceding convolution (accepts BN's call arguments so the graph clones unchanged)."""
+
+    def call(self, inputs, training=None, mask=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -7,6 +7,7 @@ It costs nothing at run time and disappears in SavedModel / TFLite graphs.
 from __future__ import annotations
 
 import copy
+import json
 
 import keras
 
@@ -29,14 +30,15 @@ class PoseMetadata(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "metadata": copy.deepcopy(self.metadata)}
+        return {**super().get_config(), "metadata": json.loads(json.dumps(self.metadata))}
 
 
 def model_metadata(model: keras.Model) -> dict:
     """The metadata dict of a model built by pose_core.models (a copy); {} for foreign models."""
     for layer in model.layers:
         if isinstance(layer, PoseMetadata):
-            return copy.deepcopy(layer.metadata)
+            # Keras wraps dict attributes in tracking containers: hand out plain JSON types.
+            return json.loads(json.dumps(layer.metadata))
         if isinstance(layer, keras.Model):   # nested (e.g. an inference model wrapping a training one)
             found = model_metadata(layer)
             if found:

@@ -1,0 +1,145 @@
+"""Export: BN folding keeps outputs, every format's outputs match the Keras model, the zoo entry loads
+through PoseEstimator.from_file, TF-TRT reports skipped here, the CLI fails with one line on bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+keras = pytest.importorskip("keras")
+
+from pose_core.export import (ExportError, _keras_outputs, export_model, fold_batchnorm,  # noqa: E402
+                              relative_error, run_tflite, tftrt_available)
+from pose_core.models import build_model, inference_model  # noqa: E402
+
+SIZE = 128
+ALL = ["keras", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8", "tftrt"]
+
+
+def _images(n, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(0, 255, (1, SIZE, SIZE, 3)).astype(np.float32) for _ in range(n)]
+
+
+def _calibration():   # same distribution as the test inputs (a random-init net has no "real" images)
+    yield from _images(16, seed=5)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model("lightweight_openpose", alpha=0.25, num_channels=32, input_size=(SIZE, SIZE))
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    return export_model(model, out, ALL, representative=_calibration, calibration=16)
+
+
+def test_batchnorm_folding_is_exact(model):
+    infer = inference_model(model)
+    folded = fold_batchnorm(infer)
+    n_bn = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in infer.layers)
+    assert n_bn > 20
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    # Non-trivial BN statistics, so a wrong fold formula cannot pass.
+    rng = np.random.default_rng(0)
+    for layer in infer.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.moving_mean.assign(rng.normal(0, 0.5, n).astype(np.float32))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, n).astype(np.float32))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype(np.float32))
+            layer.beta.assign(rng.normal(0, 0.2, n).astype(np.float32))
+    folded = fold_batchnorm(infer)
+    x = _images(1, seed=1)[0]
+    assert relative_error(_keras_outputs(infer, x), _keras_outputs(folded, x)) < 1e-5
+    assert len(folded.weights) < len(infer.weights)
+
+
+# format -> bound on max |diff| / output range on images the model has not been calibrated on
+BOUNDS = {"keras": 1e-5, "saved_model": 1e-5, "tflite_fp32": 1e-4, "tflite_fp16": 1e-2,
+          "tflite_dynamic": 0.05, "tflite_int8": 0.15}
+
+
+@pytest.mark.parametrize("fmt", sorted(BOUNDS))
+def test_format_matches_keras(exported, model, fmt):
+    x = _images(1, seed=9)[0]
+    ref = _keras_outputs(inference_model(model), x)
+    path = exported.files[fmt]
+    if fmt == "keras":
+        got = _keras_outputs(keras.saving.load_model(path), x)
+    elif fmt == "saved_model":
+        import tensorflow as tf
+        sig = tf.saved_model.load(str(path)).signatures["serving_default"]
+        out = sig(image=tf.constant(x))
+        got = [out[k].numpy() for k in sorted(out)]
+    else:
+        got = run_tflite(path, x)
+    err = relative_error(ref, got)
+    assert err < BOUNDS[fmt], f"{fmt}: {err:.3g}"
+    if fmt == "tflite_int8":   # quantised, yet the maps are the same maps
+        assert np.corrcoef(ref[0].ravel(), got[0].ravel())[0, 1] > 0.98
+    assert exported.checks[fmt if fmt != "keras" else "bn_fold"] < BOUNDS[fmt]
+
+
+def test_tftrt_skipped_with_reason(exported):
+    ok, why = tftrt_available()
+    if ok:
+        pytest.skip("TensorRT present: the conversion path ran instead")
+    assert "tftrt" not in exported.files
+    assert exported.skipped["tftrt"] == why and why
+
+
+def test_zoo_entries_load_in_estimator(exported):
+    from pose_core.estimator import PoseEstimator
+    entry = yaml.safe_load((exported.out_dir / "model.yaml").read_text())
+    assert entry["layout"] == "openpose18"
+    assert entry["codec"] == {"name": "paf", "stride": 8, "heatmap_channels": 19, "paf_offset": 19}
+    assert entry["preprocess"]["channel_order"] == "rgb" and entry["preprocess"]["scale"] == 1.0
+    assert set(entry["files"]) == {"keras", "saved_model", "tflite"}
+    image = np.random.default_rng(2).integers(0, 255, (200, 150, 3), dtype=np.uint8)
+    for yaml_path, kind in ((exported.yaml_files["model"], "saved_model"),
+                            (exported.yaml_files["tflite_int8"], "tflite")):
+        est = PoseEstimator.from_file(str(yaml_path))
+        assert est.runtime.kind == kind
+        people = est(image)
+        assert isinstance(people, list)
+    est = PoseEstimator.from_file(str(exported.yaml_files["model"]), runtime="keras", verify=True)
+    assert isinstance(est(image), list)
+
+
+def test_two_output_model_keeps_order(tmp_path):
+    # DeeperCut: [sigmoid heatmaps (K), locref (2K)] must stay in that order in every format.
+    model = build_model("deepercut_resnet50", alpha=0.125, input_size=(SIZE, SIZE))
+    result = export_model(model, tmp_path, ["saved_model", "tflite_fp32"])
+    # float32 rounding through ~50 folded layers: 1e-4 of the output range.
+    assert result.checks["saved_model"] < 1e-4 and result.checks["tflite_fp32"] < 1e-4
+    got = run_tflite(result.files["tflite_fp32"], _images(1, 3)[0])
+    assert [g.shape[-1] for g in got] == [16, 32]
+    entry = yaml.safe_load((tmp_path / "model.yaml").read_text())
+    assert entry["codec"]["refine"] == "offsets" and entry["codec"]["stride"] == 8
+
+
+def test_bad_requests(model, tmp_path):
+    with pytest.raises(ExportError, match="unknown export format"):
+        export_model(model, tmp_path, ["onnx"])
+    with pytest.raises(ExportError, match="representative"):
+        export_model(model, tmp_path, ["tflite_int8"])
+    with pytest.raises(ExportError, match="no images"):
+        export_model(model, tmp_path, ["tflite_int8"], representative=tmp_path)
+
+
+def test_cli(model, tmp_path, capsys):
+    from pose_core.cli import main
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert main(["export", str(path), "--out", str(tmp_path / "out"), "--formats", "tflite_fp32,tftrt",
+                 "--input-size", "96x64"]) == 0
+    out = capsys.readouterr().out
+    assert "tflite_fp32" in out and "model.yaml" in out
+    entry = yaml.safe_load((tmp_path / "out" / "model.yaml").read_text())
+    assert entry["input_size"] == [96, 64] and entry["fixed_input_size"] is True
+    assert main(["export", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "o2")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.keras" in err[0]
