@@ -264,3 +264,16 @@ def test_training_targets_agree_with_encode(codec):
     targets = render_targets(kps, tf.ones((46, 54, 1)), TargetGeometry.from_codec(codec), INPUT)
     np.testing.assert_allclose(targets["heatmaps"].numpy(), mine[..., :19], atol=1e-6)
     np.testing.assert_allclose(targets["pafs"].numpy(), mine[..., 19:], atol=1e-6)
+
+
+def test_limb_table_with_non_adjacent_xy_channels():
+    """Tables whose y channel does not follow the x channel take the copying path; same people."""
+    import dataclasses
+    swapped = tuple((ab, (cy, cx)) for ab, (cx, cy) in OPENPOSE18.paf_limbs)
+    layout = dataclasses.replace(OPENPOSE18, name="openpose18_swapped", paf_limbs=swapped)
+    codec = PafCodec(layout)
+    assert not codec._xy_adjacent
+    truth = [person(100, 100, seed=18), person(300, 110, seed=19)]
+    maps = codec.encode(np.stack(truth), INPUT)
+    for kps, t in match(codec.decode([maps], INPUT), truth):
+        assert np.abs(kps[:, :2] - t[:, :2]).max() < 0.1

@@ -78,6 +78,7 @@ class PafCodec(Codec):
         chans = np.asarray([ch for _, ch in layout.paf_limbs], np.int64)
         self._limb_a, self._limb_b = limbs[:, 0], limbs[:, 1]
         self._paf_x, self._paf_y = chans[:, 0], chans[:, 1]
+        self._xy_adjacent = bool(np.all(self._paf_y == self._paf_x + 1))
         self.num_paf_channels = 2 * len(limbs)
         self._t = np.linspace(0.0, 1.0, paf_samples, dtype=np.float32)
         # Samples allowed to fail the PAF threshold, and a spread of that many + 1 for the pre-screen.
@@ -151,13 +152,15 @@ class PafCodec(Codec):
         inv = np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0).astype(np.float32)
         ux, uy = dx * inv, dy * inv
 
+        fields, stride_c, field_of_limb = self._field_pairs(paf_src, paf_base)
+
         def dots(rows, t):
             """PAF . direction at fractions t along the pairs `rows` -> (len(rows), len(t))."""
             sx = ax[rows, None] + dx[rows, None] * t
             sy = ay[rows, None] + dy[rows, None] * t
-            vx, vy = _bilinear2(paf_src, sx, sy, paf_base + self._paf_x[limb[rows]],
-                                paf_base + self._paf_y[limb[rows]])
-            return vx * ux[rows, None] + vy * uy[rows, None]
+            v = _bilinear_pairs(fields, paf_src.shape[0], paf_src.shape[1], stride_c, sx, sy,
+                                field_of_limb[limb[rows]][:, None])
+            return v.real * ux[rows, None] + v.imag * uy[rows, None]
 
         # Exact pre-screen: a pair failing the threshold at more of these few samples than the
         # fraction test allows in total can never pass, so most wrong pairs cost 3 samples, not 10.
@@ -174,6 +177,20 @@ class PafCodec(Codec):
         keep = (frac >= self.min_paf_fraction) & (score > 0)
         ok = rows[keep]
         return limb[ok], ia[ok], ib[ok], score[keep].astype(np.float32)
+
+    def _field_pairs(self, paf_src, paf_base):
+        """A complex64 vector in which element (cell * c + field_of_limb[l]) is limb l's field at a
+        cell as x + iy, so one 1-D gather fetches both components. When every limb's y channel
+        follows its x channel (the OpenPose table) it is a zero-copy view of the output with a
+        4-byte stride (overlapping elements); otherwise the fields are copied limb-major once."""
+        c = paf_src.shape[-1]
+        if self._xy_adjacent:
+            flat = paf_src.reshape(-1)
+            view = np.ndarray((flat.size - 1,), np.complex64, buffer=flat, strides=(flat.itemsize,))
+            return view, c, paf_base + self._paf_x
+        order = np.stack([self._paf_x, self._paf_y], 1).reshape(-1) + paf_base
+        fields = np.ascontiguousarray(paf_src[..., order]).view(np.complex64).reshape(-1)
+        return fields, len(self._paf_x), np.arange(len(self._paf_x))
 
     @staticmethod
     def _match(limb, ia, ib, score, num_peaks):
@@ -317,19 +334,18 @@ class PafCodec(Codec):
         return maps
 
 
-def _bilinear2(maps, sx, sy, ch_x, ch_y):
-    """Bilinear samples of channels ch_x and ch_y (one per row) of (H, W, C) maps at (P, S) points."""
-    h, w, c = maps.shape
-    flat = maps.reshape(-1)
+def _bilinear_pairs(fields, h, w, c, sx, sy, field):
+    """Bilinear samples of a 2-D field stored as complex64 (x + iy): fields[cell * c + field] is the
+    value of `field` (one per row) at map cell `cell`; sx, sy (P, S) points in cells -> (P, S)."""
     sx = np.clip(sx, 0, w - 1, dtype=np.float32)
     sy = np.clip(sy, 0, h - 1, dtype=np.float32)
     x0 = np.minimum(sx.astype(np.int32), max(w - 2, 0))
     y0 = np.minimum(sy.astype(np.int32), max(h - 2, 0))
-    fx, fy = sx - x0, sy - y0
+    # float32 throughout: float32 - int32 would promote every product below to float64.
+    fx = sx - x0.astype(np.float32)
+    fy = sy - y0.astype(np.float32)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    base = [(y0 * w + x0) * c, (y0 * w + x1) * c, (y1 * w + x0) * c, (y1 * w + x1) * c]
-    wts = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]
-    out = []
-    for ch in (ch_x[:, None], ch_y[:, None]):
-        out.append(sum(wt * flat[b + ch] for b, wt in zip(base, wts)))
-    return out
+    r0, r1 = y0 * w, y1 * w
+    top = fields[(r0 + x0) * c + field] * (1 - fx) + fields[(r0 + x1) * c + field] * fx
+    bottom = fields[(r1 + x0) * c + field] * (1 - fx) + fields[(r1 + x1) * c + field] * fx
+    return top * (1 - fy) + bottom * fy
