@@ -139,3 +139,14 @@ def test_keyed_permutation_is_a_permutation(n):
 def test_codec_layout_must_match(figure, tmp_path):
     with pytest.raises(ValueError, match="codec layout openpose18 differs"):
         make_dataset(figure, COCO17, PafCodec(OPENPOSE18), INPUT, 1, mask_dir=tmp_path)
+
+
+def test_image_without_people_trains_on_background(tmp_path):
+    cv2.imwrite(str(tmp_path / "empty.jpg"), np.full((90, 120, 3), 200, np.uint8))
+    (tmp_path / "empty.json").write_text(json.dumps(
+        {"layout": "coco17", "images": [{"file": "empty.jpg", "people": []}]}))
+    samples = read_dataset("own", tmp_path / "empty.json", skip_empty=False)
+    (image, targets, meta), = _elements(samples, 1, tmp_path)
+    assert (targets["heatmaps"][..., :18] == 0).all() and (targets["heatmaps"][..., 18] == 1).all()
+    assert (targets["pafs"] == 0).all() and (meta["keypoints"] == 0).all()
+    assert np.abs(image - 200).min() < 2 and image.shape == (184, 184, 3)   # the crop shows the image

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import scipy.io
@@ -131,6 +132,10 @@ def test_aic_reader_converts_visibility(tmp_path):
     assert s.keypoints[0, 0].tolist() == [10, 50, 1] and s.keypoints[0, 1].tolist() == [0, 0, 0]
     assert s.keypoints[0, 2, 2] == 2
     assert s.ignore_regions == [[[40, 40, 60, 40, 60, 90, 40, 90]]]   # box without keypoints
+    cv2.imwrite(str(tmp_path / "abc.jpg"), np.zeros((100, 80, 3), np.uint8))
+    masked, = write_ignore_masks(ds.samples, tmp_path / "masks")     # size read from the image itself
+    keep = cv2.imread(masked.mask_path, cv2.IMREAD_GRAYSCALE)
+    assert keep.shape == (100, 80) and keep[60, 50] == 0 and keep[10, 10] == 255
     data[0]["keypoint_annotations"]["human1"][8] = 4
     path.write_text(json.dumps(data))
     with pytest.raises(DatasetError, match=r"record 0 \(image abc\), human1: visibility"):

@@ -94,3 +94,11 @@ def test_heatmap_locref_targets_equal_encode_and_decode_back():
     np.testing.assert_allclose(person.keypoints[:, :2], kp[0, :, :2], atol=0.05)
     # Without offsets in the codec there are no locref targets.
     assert "locref" not in _render(HeatmapCodec(COCO17, stride=8), kp)
+
+
+def test_image_without_people_gives_empty_targets():
+    nobody = np.zeros((0, 17, 3), np.float32)
+    t = _render(HeatmapCodec(COCO17, stride=8, refine="offsets"), nobody)
+    assert t["heatmaps"].max() == 0 and t["locref_mask"].max() == 0 and np.isfinite(t["locref"]).all()
+    t = _render(PafCodec(OPENPOSE18), np.zeros((0, 18, 3), np.float32))
+    assert (t["heatmaps"][..., :18] == 0).all() and (t["heatmaps"][..., 18] == 1).all() and (t["pafs"] == 0).all()

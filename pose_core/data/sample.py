@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_core.errors import DatasetError
 from pose_core.layouts import KeypointLayout
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,15 @@ def ignore_mask(sample: Sample) -> np.ndarray:
     return keep
 
 
+def _image_size(path: str) -> tuple[int, int]:
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DatasetError(f"{path}: cannot read the image (needed for the size of its ignore mask)")
+    return image.shape[1], image.shape[0]
+
+
 def write_ignore_masks(samples: list[Sample], cache_dir: str | Path) -> list[Sample]:
     """Render each sample's ignore regions once into a PNG under cache_dir (255 = loss applies) and set
     mask_path, so the TF pipeline (and remote tf.data service workers sharing the filesystem) can read
@@ -118,8 +128,8 @@ def write_ignore_masks(samples: list[Sample], cache_dir: str | Path) -> list[Sam
         if s.mask_path or not s.ignore_regions:
             out.append(s)
             continue
-        if s.image_size[0] <= 0 or s.image_size[1] <= 0:
-            raise ValueError(f"{s.image_path}: image size unknown, cannot render its ignore regions")
+        if s.image_size[0] <= 0 or s.image_size[1] <= 0:   # e.g. AI Challenger: no sizes in the file
+            s = replace(s, image_size=_image_size(s.image_path))
         key = hashlib.sha1(f"{s.image_path}|{s.image_size}|{s.ignore_regions!r}".encode()).hexdigest()[:16]
         path = cache / f"{Path(s.image_path).stem}_{key}.png"
         if not path.exists():

@@ -65,7 +65,8 @@ def render_heatmaps(keypoints, geo: TargetGeometry, map_wh):
     kx, ky = keypoints[..., 0][..., None, None], keypoints[..., 1][..., None, None]   # (P, K, 1, 1)
     d2 = (xs[None, None, None, :] - kx) ** 2 + (ys[None, None, :, None] - ky) ** 2   # (P, K, Hm, Wm)
     g = tf.exp(-d2 / (2.0 * geo.sigma ** 2)) * tf.cast(keypoints[..., 2] > 0, tf.float32)[..., None, None]
-    heat = tf.transpose(tf.reduce_max(tf.concat([g, tf.zeros_like(g[:1])], 0), axis=0), [1, 2, 0])
+    # max over people; with nobody labelled reduce_max gives -inf, hence the clamp at 0.
+    heat = tf.transpose(tf.maximum(tf.reduce_max(g, axis=0), 0.0), [1, 2, 0])
     if geo.background:
         heat = tf.concat([heat, 1.0 - tf.reduce_max(heat, axis=-1, keepdims=True)], axis=-1)
     return heat
@@ -120,8 +121,9 @@ def render_locref(keypoints, geo: TargetGeometry, map_wh):
     dx, dy = dx + 0 * dy, dy + 0 * dx                                                   # (P, K, Hm, Wm)
     labelled = (keypoints[..., 2] > 0)[..., None, None]
     # A sentinel "person" at infinite distance keeps argmin defined when nobody is labelled.
-    d2 = tf.concat([tf.where(labelled, dx * dx + dy * dy, np.inf), tf.fill(tf.shape(dx[:1]), np.inf)], 0)
-    dx, dy = tf.concat([dx, tf.zeros_like(dx[:1])], 0), tf.concat([dy, tf.zeros_like(dy[:1])], 0)
+    one = tf.concat([[1], tf.shape(dx)[1:]], 0)
+    d2 = tf.concat([tf.where(labelled, dx * dx + dy * dy, np.inf), tf.fill(one, np.float32(np.inf))], 0)
+    dx, dy = tf.concat([dx, tf.zeros(one)], 0), tf.concat([dy, tf.zeros(one)], 0)
     nearest = tf.argmin(d2, axis=0)[None]                                                # (1, K, Hm, Wm)
     take = lambda t: tf.experimental.numpy.take_along_axis(t, nearest, axis=0)[0]        # (K, Hm, Wm)
     ndx, ndy, nd2 = take(dx), take(dy), take(d2)
