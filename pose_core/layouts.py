@@ -76,6 +76,12 @@ def _edges(names: tuple[str, ...], pairs: list[tuple[str, str]]) -> tuple[tuple[
     return tuple((names.index(a), names.index(b)) for a, b in pairs)
 
 
+def _paf_table(names: tuple[str, ...], pairs: list[tuple[str, str]]):
+    """PAF limbs for layouts trained by us: limb i (a -> b) uses channels (2i, 2i+1); listed root-first
+    so greedy assembly grows each person from the torso outwards."""
+    return tuple((edge, (2 * i, 2 * i + 1)) for i, edge in enumerate(_edges(names, pairs)))
+
+
 _COCO_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
     "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -96,6 +102,15 @@ COCO17 = KeypointLayout(
     # Published COCO keypoint OKS sigmas.
     sigmas=(.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107, .087, .087,
             .089, .089),
+    # Defined by pose_core.models for PAF nets trained on COCO-17 (no neck: torso from the shoulders).
+    paf_limbs=_paf_table(_COCO_NAMES, [
+        ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
+        ("left_hip", "right_hip"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_hip", "left_knee"),
+        ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+        ("left_shoulder", "nose"), ("right_shoulder", "nose"), ("nose", "left_eye"), ("nose", "right_eye"),
+        ("left_eye", "left_ear"), ("right_eye", "right_ear"), ("left_shoulder", "left_ear"),
+        ("right_shoulder", "right_ear")]),
 )
 
 # OpenPose / tf-pose-estimation "CocoPart" order: COCO's keypoints plus a neck, right side first.
@@ -152,6 +167,12 @@ CROWDPOSE14 = KeypointLayout(
     skeleton=_edges(_CROWDPOSE_NAMES, _LIMBS + [
         ("head_top", "neck"), ("neck", "left_shoulder"), ("neck", "right_shoulder"),
         ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_hip", "right_hip")]),
+    # Defined by pose_core.models for PAF nets trained on CrowdPose: a tree rooted at the neck.
+    paf_limbs=_paf_table(_CROWDPOSE_NAMES, [
+        ("neck", "head_top"), ("neck", "left_shoulder"), ("neck", "right_shoulder"), ("neck", "left_hip"),
+        ("neck", "right_hip"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_hip", "left_knee"),
+        ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle")]),
     # CrowdPose's published sigmas (COCO's for the body joints; head_top, neck their own).
     sigmas=(.079, .079, .072, .072, .062, .062, .107, .107, .087, .087, .089, .089, .079, .079),
 )

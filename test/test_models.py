@@ -164,7 +164,12 @@ def test_builder_shapes(name):
 
 
 def test_other_layouts():
-    # Heatmap nets take any layout; PAF nets any layout with a PAF limb table.
+    # Heatmap nets take any layout; PAF nets any layout with a PAF limb table (crowdpose14 / coco17
+    # tables are defined in pose_core.layouts for our own training).
+    model = build_model("lightweight_openpose", layout="crowdpose14", alpha=0.25, num_channels=16)
+    assert model.output["stage2_heatmaps"].shape[-1] == 15 and model.output["stage2_pafs"].shape[-1] == 26
+    model = build_model("openpose_mobilenet_v2", layout="coco17", alpha=0.25, stages=1)
+    assert model.output["stage1_heatmaps"].shape[-1] == 18 and model.output["stage1_pafs"].shape[-1] == 40
     model = build_model("cpm_mobilenet_v2", layout=MPII16, alpha=0.25, stages=1)
     assert model.output["stage1_heatmaps"].shape[-1] == 16
     model = build_model("openpose_mobilenet_v2", layout=OPENPOSE18, alpha=0.25, stages=1)
