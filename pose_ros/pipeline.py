@@ -28,6 +28,12 @@ class FramePipeline:
         self.min_keypoint_score = min_keypoint_score
         self.tracker = tracker
         self.depth_window = depth_window
+        self._size: tuple[int, int] | None = None
+
+    def warm_up(self, size: tuple[int, int] = (640, 480)) -> None:
+        """One inference on a blank frame: the first run of a TF graph is several times slower (tracing,
+        allocation), and that must not hit the first camera frame."""
+        self.estimator.estimate(np.zeros((size[1], size[0], 3), np.uint8))
 
     def process(self, bgr: np.ndarray, stamp_s: float, depth: DepthFrame | None = None):
         """-> (people, timing dict with the estimator's ms under 'total')."""
@@ -37,6 +43,9 @@ class FramePipeline:
             low = p.keypoints[:, 2] < self.min_keypoint_score
             p.keypoints[low] = 0.0           # below threshold = not detected (see msg/Keypoint.msg)
         if self.tracker is not None:
+            if self._size != bgr.shape[:2]:     # another resolution = another stream: old ids do not apply
+                self.tracker.reset()
+                self._size = bgr.shape[:2]
             self.tracker.update(people, stamp_s)
         if depth is not None:
             h, w = bgr.shape[:2]

@@ -64,6 +64,7 @@ class PoseNode(Node):
         self.get_logger().info(f"loading model {self.p['model']!r}")
         # Raises PoseError (missing file, unknown name): main() turns it into one log line and exit 1.
         self.pipeline = FramePipeline(load_estimator(self.p))
+        self.pipeline.warm_up()
         self._tracker_config = None
         self._apply_result_params()
         self.get_logger().info(f"model ready: {self.pipeline.estimator.describe()}")
@@ -118,6 +119,7 @@ class PoseNode(Node):
         if any(new[k] != self.p[k] for k in MODEL_PARAMS):
             try:
                 estimator = load_estimator(new)
+                FramePipeline(estimator).warm_up()     # before the swap: no slow first frame
             except Exception as e:  # noqa: BLE001 - any failed load (also TF errors) must keep the old model
                 reason = f"model {new['model']!r} not loaded, keeping {self.p['model']!r}: {e}"
                 self.get_logger().error(reason)
