@@ -8,8 +8,8 @@ stretch, and the whole frame (padded to a square) whenever the last pose is not 
     tracker = MoveNetCropTracker()
     for frame in stream:
         box = tracker.crop_for(frame.shape)              # (x0, y0, x1, y1) in frame pixels, square
-        crop, scale, origin = cut_square_crop(frame, box, 192)
-        people = uncrop_people(codec.decode(runtime(crop[None]), (192, 192)), scale, origin)
+        tensor, transform = crop_input(estimator.preprocessor, frame, box)   # instead of preprocessor(frame)
+        ... run and decode as usual, map back with transform.to_image ...
         tracker.update(people[0] if people else None)
 
 The box may reach outside the frame; cut_square_crop pads with zeros there (like the letterbox).
@@ -100,6 +100,19 @@ def cut_square_crop(image: np.ndarray, box: tuple[int, int, int, int], size: int
     crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=0)
     return crop, scale, (float(x0), float(y0))
+
+
+def crop_input(preprocessor, image_bgr: np.ndarray, box: tuple[int, int, int, int]):
+    """The estimator's hook: like `Preprocessor.__call__` (same tensor layout, channel order, dtype and
+    value scaling) but for a square crop box instead of the whole image. Returns (tensor, InputTransform);
+    the transform maps the decoded people back to frame pixels exactly as the letterbox one does."""
+    from pose_core.preprocess import InputTransform
+
+    size = preprocessor.input_size[0] if preprocessor.input_size else max(box[2] - box[0], 1)
+    crop, scale, (x0, y0) = cut_square_crop(image_bgr, box, size)
+    # The crop is already size x size: the preprocessor only converts colour order, dtype and scale.
+    tensor, _ = preprocessor(crop, (size, size))
+    return tensor, InputTransform(scale, scale, -x0 * scale, -y0 * scale)
 
 
 def uncrop_people(people: list[Person], scale: float, origin: tuple[float, float]) -> list[Person]:

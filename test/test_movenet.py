@@ -8,7 +8,7 @@ import pytest
 from conftest import PERSON_PHOTOS, require
 from pose_core import zoo
 from pose_core.codecs import build_codec
-from pose_core.crop_tracking import MoveNetCropTracker, cut_square_crop, uncrop_people
+from pose_core.crop_tracking import MoveNetCropTracker, crop_input, cut_square_crop, uncrop_people
 from pose_core.estimator import PoseEstimator
 from pose_core.layouts import COCO17
 from pose_core.people import Person
@@ -136,11 +136,10 @@ def test_crop_tracker_follows_a_person_across_a_shifted_sequence(estimators, ima
     crop_sides = []
     for shift, frame in _shifted_frames(photo, n=8, step=60):
         box = tracker.crop_for(frame.shape)
-        crop, scale, origin = cut_square_crop(frame, box, size)
-        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-        people = uncrop_people(est.codec.decode([o[0] for o in est.runtime(rgb[None])], (size, size)),
-                               scale, origin)
+        tensor, transform = crop_input(est.preprocessor, frame, box)    # the estimator's hook
+        people = est.codec.decode([o[0] for o in est.runtime(tensor[None])], (size, size))
         assert people, f"lost the person at shift {shift}"
+        people[0].keypoints[:, :2] = transform.to_image(people[0].keypoints[:, :2])
         hips = people[0].keypoints[[K["left_hip"], K["right_hip"]], :2].mean(0)
         # The hips move with the photo (tolerance: 5% of the person's height).
         np.testing.assert_allclose(hips, ref_hips + (shift, 0), atol=0.05 * photo.shape[0])
@@ -192,3 +191,19 @@ def test_bench_zoo_rows_for_lightning(models_dir, images_dir, tmp_path):
     assert all(r[7].strip() == "3/3" for r in rows[:2])
     assert float(rows[1][8].split()[0]) < 1e-4
     assert rows[0][5].split()[-1] == "0"                              # nobody on the cat
+
+
+def test_crop_input_matches_the_preprocessor_and_the_crop(estimators, images_dir):
+    est = estimators["movenet/lightning"]
+    frame = _read(images_dir, "golf.jpg")
+    box = (250, 300, 650, 700)
+    tensor, transform = crop_input(est.preprocessor, frame, box)
+    crop, scale, origin = cut_square_crop(frame, box, 192)
+    assert tensor.shape == (192, 192, 3) and tensor.dtype == est.runtime.input_dtype
+    np.testing.assert_array_equal(tensor, cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))   # RGB like the model wants
+    pts = np.array([[0.0, 0.0], [96.0, 48.0], [192.0, 192.0]], np.float32)
+    kps = np.zeros((17, 3), np.float32)
+    kps[:3, :2], kps[:3, 2] = pts, 1.0
+    (p,) = uncrop_people([Person(kps, 1.0, COCO17)], scale, origin)
+    np.testing.assert_allclose(transform.to_image(pts), p.keypoints[:3, :2], atol=1e-4)
+    np.testing.assert_allclose(transform.to_image(pts)[[0, 2]], [[250, 300], [650, 700]], atol=1e-4)
