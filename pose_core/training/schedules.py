@@ -1,0 +1,78 @@
+"""Learning-rate schedules from a recipe's `lr:` block, as keras.optimizers.schedules objects (the
+optimizer evaluates them at its own `iterations`, so a resumed run continues the schedule exactly).
+
+    lr: {schedule: constant, value: 1e-3}
+    lr: {schedule: multi_step, steps: [[0.005, 10000], [0.02, 430000], ...]}   # DeeperCut: [lr, until step]
+    lr: {schedule: multi_step, base: 4.0e-5, milestones: [100000, 200000], gamma: 0.333}
+    lr: {schedule: exponential, base: 1e-3, decay_steps: 10000, decay_rate: 0.95, staircase: true}
+"""
+from __future__ import annotations
+
+import keras
+
+from pose_core.training.recipe import RecipeError
+
+
+def _num(cfg: dict, key: str, where: str) -> float:
+    if key not in cfg:
+        raise RecipeError(f"{where}: missing {key!r}")
+    try:
+        return float(cfg[key])
+    except (TypeError, ValueError):
+        raise RecipeError(f"{where}.{key}: not a number: {cfg[key]!r}") from None
+
+
+def build_lr_schedule(cfg: dict | float, where: str = "training.lr"):
+    """A float (constant) or a LearningRateSchedule."""
+    if isinstance(cfg, (int, float)):
+        return float(cfg)
+    if not isinstance(cfg, dict):
+        raise RecipeError(f"{where}: expected a number or a mapping, got {cfg!r}")
+    kind = cfg.get("schedule", "constant")
+    if kind == "constant":
+        return _num(cfg, "value", where)
+    if kind == "multi_step":
+        if "steps" in cfg:
+            pairs = cfg["steps"]
+            try:
+                values = [float(lr) for lr, _ in pairs]
+                until = [int(s) for _, s in pairs]
+            except (TypeError, ValueError):
+                raise RecipeError(f"{where}.steps: expected [[lr, until_step], ...], got {pairs!r}") from None
+            if not values:
+                raise RecipeError(f"{where}.steps: empty")
+            # The last pair's step is the end of training; past it the last rate stays.
+            boundaries = until[:-1]
+        else:
+            base, gamma = _num(cfg, "base", where), float(cfg.get("gamma", 0.1))
+            boundaries = [int(m) for m in cfg.get("milestones", [])]
+            values = [base * gamma ** i for i in range(len(boundaries) + 1)]
+        if boundaries != sorted(boundaries) or len(set(boundaries)) != len(boundaries):
+            raise RecipeError(f"{where}: step boundaries must increase: {boundaries}")
+        if not boundaries:
+            return values[0]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if kind == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(
+            _num(cfg, "base", where), int(_num(cfg, "decay_steps", where)), _num(cfg, "decay_rate", where),
+            staircase=bool(cfg.get("staircase", False)))
+    raise RecipeError(f"{where}.schedule: unknown {kind!r} (constant, multi_step, exponential)")
+
+
+def build_optimizer(cfg: dict, lr):
+    """optimizer: {name: adam|sgd|rmsprop, momentum:, weight_decay:, clipnorm:, ...}."""
+    cfg = dict(cfg or {"name": "adam"})
+    name = cfg.pop("name", "adam").lower()
+    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
+               "rmsprop": keras.optimizers.RMSprop}
+    if name not in classes:
+        raise RecipeError(f"training.optimizer.name: unknown {name!r} ({', '.join(classes)})")
+    try:
+        return classes[name](learning_rate=lr, **cfg)
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"training.optimizer: {exc}") from None
+
+
+def current_lr(optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(lr.numpy() if hasattr(lr, "numpy") else lr)

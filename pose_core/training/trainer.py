@@ -1,0 +1,245 @@
+"""The training loop: recipe -> strategy, model, optimizer, data -> steps, checkpoints, logs, export.
+
+    trainer = Trainer(load_recipe("training/configs/....yaml"))
+    result = trainer.fit()      # resumes from work_dir/checkpoints automatically
+
+A custom loop (not model.fit) because every stage's outputs are supervised by targets chosen by name, the
+step counter must live in the optimizer for exact resumption, and checkpoints must be atomic.
+Resumption: the model, the optimizer (iterations = the global step, Adam moments) and the LR schedule
+position come back from the newest complete checkpoint; the input pipeline is reseeded with the resume
+step, so a resumed run sees a fresh but reproducible stream instead of replaying the first batches.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from pose_core.training.checkpoints import AtomicCheckpointer
+from pose_core.training.distribute import is_chief, make_strategy
+from pose_core.training.losses import PoseLoss
+from pose_core.training.recipe import RecipeError
+from pose_core.training.schedules import build_lr_schedule, build_optimizer, current_lr
+from pose_core.training.summaries import TensorBoardLogger
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    def __init__(self, recipe: dict, data_service: str | None = None, strategy=None, dataset_fn=None):
+        """recipe: a loaded recipe (pose_core.training.recipe.load_recipe). dataset_fn(recipe, metadata,
+        batch_size, seed, data_service, input_context) -> tf.data.Dataset of (images, targets) overrides the data
+        pipeline (tests, custom data)."""
+        self.recipe = recipe
+        self.cfg = recipe["training"]
+        self.data_service = data_service
+        # The strategy first: MultiWorkerMirroredStrategy must exist before other TF ops.
+        self.strategy = strategy or make_strategy(self.cfg["distribute"])
+        self.chief = is_chief()
+        self.work_dir = Path(recipe["work_dir"])
+        self.dataset_fn = dataset_fn
+        self._stop = False
+        tf.keras.utils.set_random_seed(int(recipe.get("seed", 0)))
+        self._build()
+
+    # ---- construction ---------------------------------------------------------------------------
+    def _build(self):
+        from pose_core.models import build_model, model_metadata
+        from pose_core.models.init_weights import load_init_weights
+
+        m = self.recipe["model"]
+        params = dict(m.get("params") or {})
+        if m.get("init_weights"):
+            params["init_weights"] = m["init_weights"]
+        global_batch = self.cfg["batch_size"]
+        if global_batch % self.strategy.num_replicas_in_sync:
+            raise RecipeError(f"training.batch_size {global_batch} does not split over "
+                              f"{self.strategy.num_replicas_in_sync} replicas")
+        with self.strategy.scope():
+            self.model = build_model(m["name"], **params)
+            self.optimizer = build_optimizer(self.cfg.get("optimizer"), build_lr_schedule(self.cfg["lr"]))
+            # Create the optimizer's slots now so a checkpoint restores into them (not deferred).
+            self.optimizer.build(self.model.trainable_variables)
+        self.metadata = model_metadata(self.model)
+        self.loss = PoseLoss(global_batch, **(self.cfg.get("loss") or {}))
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        ckpt_dir = self.work_dir / "checkpoints" if self.chief else self.work_dir / f".worker-{os.getpid()}"
+        self.checkpointer = AtomicCheckpointer(ckpt_dir, self.checkpoint, model=self.model,
+                                               keep=self.cfg["keep_checkpoints"], is_chief=self.chief)
+        restored = self.checkpointer.restore()
+        if restored:
+            log.info("resumed from %s at step %d", restored, self.step)
+        elif m.get("init_checkpoint"):
+            # Staged recipes ("weights only"): a previous stage's weights by layer name, fresh optimizer.
+            path = Path(m["init_checkpoint"])
+            if path.is_dir():
+                path = path / "model.weights.h5"
+            load_init_weights(self.model, path, what="previous stage")
+        self.restored = restored
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def _dataset(self, seed: int):
+        batch = self.cfg["batch_size"]
+        fn = self.dataset_fn or _pipeline_dataset
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy) and self.data_service is None:
+            # Each worker reads its own shard of files.
+            return self.strategy.distribute_datasets_from_function(
+                lambda ctx: fn(self.recipe, self.metadata, ctx.get_per_replica_batch_size(batch), seed, None, ctx))
+        return self.strategy.experimental_distribute_dataset(
+            fn(self.recipe, self.metadata, batch, seed, self.data_service, None))
+
+    # ---- the step --------------------------------------------------------------------------------
+    def _make_train_step(self):
+        model, optimizer, loss_fn, strategy = self.model, self.optimizer, self.loss, self.strategy
+
+        def replica_step(images, targets):
+            with tf.GradientTape() as tape:
+                outputs = model(images, training=True)
+                total, terms = loss_fn(outputs, targets)
+                if model.losses:   # weight decay from kernel regularisers, once per global batch
+                    total += tf.add_n(model.losses) / strategy.num_replicas_in_sync
+            grads = tape.gradient(total, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return total, terms
+
+        @tf.function
+        def train_step(images, targets):
+            total, terms = strategy.run(replica_step, args=(images, targets))
+            reduce = lambda t: strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None)  # noqa: E731
+            return reduce(total), {k: reduce(v) for k, v in terms.items()}
+        return train_step
+
+    def request_stop(self, *_):
+        """Finish the current step, checkpoint, and return from fit() (SIGTERM/SIGINT do this)."""
+        self._stop = True
+
+    # ---- the loop --------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        cfg = self.cfg
+        total_steps = cfg["steps"]
+        start = self.step
+        seed = int(self.recipe.get("seed", 0)) + start
+        tb = TensorBoardLogger(self.work_dir / "tensorboard" if self.chief else None)
+        result = {"start_step": start, "steps": start, "work_dir": str(self.work_dir), "loss": None,
+                  "images_per_sec": None, "checkpoint": str(self.restored) if self.restored else None}
+        if start >= total_steps:
+            log.info("already trained to step %d (training.steps %d)", start, total_steps)
+            result["exported"] = self.export() if self.recipe["export"].get("at_end") else None
+            return result
+        iterator = iter(self._dataset(seed))
+        train_step = self._make_train_step()
+        batch = cfg["batch_size"]
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for s in previous:
+                signal.signal(s, self.request_stop)
+        except ValueError:   # not the main thread (e.g. inside a test runner thread): no handlers
+            previous = {}
+        bar = _progress(cfg.get("progress", True) and self.chief, start, total_steps)
+        window_t, window_n, rates = time.perf_counter(), 0, []
+        heat_key = self._last_heatmaps_key()
+        step = start
+        try:
+            while step < total_steps and not self._stop:
+                try:
+                    images, targets = next(iterator)
+                except StopIteration:
+                    raise RecipeError("the dataset ran out before training.steps; make it repeat") from None
+                total, terms = train_step(images, targets)
+                step += 1
+                window_n += 1
+                bar.update(1)
+                if step == start + 1:
+                    # The first step includes tracing; keep it out of the images/s figure.
+                    window_t, window_n = time.perf_counter(), 0
+                if step % cfg["log_every"] == 0 or step == total_steps:
+                    loss = float(total.numpy())
+                    if not math.isfinite(loss):
+                        raise RecipeError(f"loss is {loss} at step {step}: lower training.lr")
+                    now = time.perf_counter()
+                    rate = window_n * batch / (now - window_t) if window_n else float("nan")
+                    if window_n:
+                        rates.append(rate)
+                    window_t, window_n = now, 0
+                    scalars = {"loss/total": loss, "lr": current_lr(self.optimizer), "images_per_sec": rate}
+                    scalars.update({f"loss/{k}": float(v.numpy()) for k, v in terms.items()})
+                    tb.scalars(step, scalars)
+                    bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{rate:.1f}", refresh=False)
+                    result["loss"] = loss
+                if heat_key and cfg.get("image_every") and step % cfg["image_every"] == 0 and self.chief:
+                    self._log_heatmaps(tb, step, images, heat_key)
+                if step % cfg["checkpoint_every"] == 0:
+                    result["checkpoint"] = str(self.checkpointer.save(step))
+                    tb.flush()
+            if step % cfg["checkpoint_every"] != 0 and step > start:
+                result["checkpoint"] = str(self.checkpointer.save(step))
+        finally:
+            bar.close()
+            tb.flush()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        result["steps"] = step
+        result["images_per_sec"] = float(np.median(rates)) if rates else None
+        result["stopped_early"] = step < total_steps
+        if step >= total_steps and self.recipe["export"].get("at_end"):
+            result["exported"] = self.export(iterator)
+        return result
+
+    def _last_heatmaps_key(self) -> str | None:
+        keys = [k for k in self.model.output if k.endswith("_heatmaps")] if isinstance(self.model.output, dict) else []
+        return keys[-1] if keys else None
+
+    def _log_heatmaps(self, tb: TensorBoardLogger, step: int, images, key: str) -> None:
+        local = self.strategy.experimental_local_results(images)[0][:2]
+        heat = self.model(local, training=False)[key]
+        if self.metadata.get("codec", {}).get("name") == "heatmap" and "sigmoid" in str(self.metadata.get("inference")):
+            heat = tf.sigmoid(heat)
+        layout_k = None
+        from pose_core.layouts import get_layout
+        try:
+            layout_k = get_layout(self.metadata["layout"]).num_keypoints
+        except (KeyError, TypeError):
+            pass
+        tb.heatmaps(step, local, heat, num_keypoints=layout_k)
+
+    def export(self, iterator=None) -> dict | None:
+        """Write the inference model in the zoo format to work_dir/export (chief only), after
+        re-estimating batch-norm statistics on export.bn_batches training batches (see batchnorm.py).
+        The checkpoints keep the training-time statistics."""
+        if not self.chief:
+            return None
+        n = int(self.recipe["export"].get("bn_batches", 0) or 0)
+        if n:
+            from pose_core.training.batchnorm import recalibrate_batch_norm
+            iterator = iterator or iter(self._dataset(int(self.recipe.get("seed", 0)) + self.step))
+            local = self.strategy.experimental_local_results
+            recalibrate_batch_norm(self.model, (local(next(iterator)[0])[0] for _ in range(n)))
+        from pose_core.training.exporting import export_trained
+        return export_trained(self.model, self.work_dir / "export", self.recipe)
+
+
+def _pipeline_dataset(recipe: dict, metadata: dict, batch_size: int, seed: int, data_service, input_context):
+    from pose_core.training.data import make_training_dataset
+    return make_training_dataset(recipe, metadata, batch_size, seed, data_service, input_context)
+
+
+class _NoBar:
+    def update(self, n): pass
+    def set_postfix(self, **kw): pass
+    def close(self): pass
+
+
+def _progress(enabled: bool, start: int, total: int):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, desc="train")
