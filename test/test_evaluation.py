@@ -138,3 +138,29 @@ def test_pckh_on_coco_format_mpii_file_matches_people():
     moved = [{**r, "keypoints": (np.asarray(r["keypoints"]) + 200.0).tolist()} for r in results]
     assert evaluate_pckh(gt, moved, MPII16)["PCKh@0.5"] < 20.0
     json.dumps(evaluate_pckh(gt, results, MPII16))  # the results JSON must serialise
+
+
+def test_pose_eval_cli_writes_results_json(tmp_path):
+    from pose_core.cli import main
+
+    gt = _dataset(COCO17)
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt))
+    preds = ground_truth_as_results_from(gt)
+    # As an OpenPose-18 model would write them: the CLI infers the layout from 18 keypoints.
+    op = [{**r, "keypoints": COCO17.convert(np.asarray(r["keypoints"]).reshape(17, 3), OPENPOSE18)
+           .reshape(-1).tolist()} for r in preds]
+    pred_path = tmp_path / "preds.json"
+    pred_path.write_text(json.dumps(op))
+    out = tmp_path / "res.json"
+    assert main(["eval", "--gt", str(gt_path), "--predictions", str(pred_path), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["metric"] == "coco" and res["stats"]["AP"] == pytest.approx(1.0)
+    for p in op:
+        p["keypoints"] = (np.asarray(p["keypoints"]) + 8.0).tolist()
+    pred_path.write_text(json.dumps(op))
+    assert main(["eval", "--gt", str(gt_path), "--predictions", str(pred_path), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["stats"]["AP"] < 0.9
+    # Garbage predictions: one readable line, exit status 1.
+    pred_path.write_text('{"not": "a list"}')
+    assert main(["eval", "--gt", str(gt_path), "--predictions", str(pred_path)]) == 1
