@@ -146,6 +146,18 @@ AIC14 = KeypointLayout(
         ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_hip", "right_hip")]),
 )
 
+# PoseEstimationForMobile's CPM/Hourglass emit the AI Challenger keypoints in their own order (head and
+# neck first, then OpenPose-like right-then-left limbs) - measured on the models' outputs, docs/decoders.md.
+_POSE_MOBILE_NAMES = (
+    "head_top", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+    "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle")
+POSEMOBILE14 = KeypointLayout(
+    name="posemobile14",
+    keypoints=_POSE_MOBILE_NAMES,
+    skeleton=_edges(_POSE_MOBILE_NAMES, [(a, b) for a, b in
+                                          ((_AIC_NAMES[i], _AIC_NAMES[j]) for i, j in AIC14.skeleton)]),
+)
+
 _MPII_NAMES = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "pelvis", "thorax",
     "upper_neck", "head_top", "right_wrist", "right_elbow", "right_shoulder", "left_shoulder",
@@ -178,7 +190,7 @@ CROWDPOSE14 = KeypointLayout(
 )
 
 LAYOUTS: dict[str, KeypointLayout] = {
-    layout.name: layout for layout in (COCO17, OPENPOSE18, AIC14, MPII16, CROWDPOSE14)}
+    layout.name: layout for layout in (COCO17, OPENPOSE18, AIC14, POSEMOBILE14, MPII16, CROWDPOSE14)}
 
 
 def get_layout(name: str) -> KeypointLayout:

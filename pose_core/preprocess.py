@@ -14,7 +14,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class InputTransform:
-    """network_xy = image_xy * scale + pad   (per axis)."""
+    """(network_xy + 0.5) = (image_xy + 0.5) * scale + pad   (per axis; pixel centres, as cv2.resize)."""
     scale_x: float
     scale_y: float
     pad_x: float = 0.0
@@ -22,8 +22,8 @@ class InputTransform:
 
     def to_image(self, xy: np.ndarray) -> np.ndarray:
         out = np.array(xy, np.float32, copy=True)
-        out[..., 0] = (out[..., 0] - self.pad_x) / self.scale_x
-        out[..., 1] = (out[..., 1] - self.pad_y) / self.scale_y
+        out[..., 0] = (out[..., 0] + 0.5 - self.pad_x) / self.scale_x - 0.5
+        out[..., 1] = (out[..., 1] + 0.5 - self.pad_y) / self.scale_y - 0.5
         return out
 
 
