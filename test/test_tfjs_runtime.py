@@ -75,6 +75,13 @@ def test_float_batch_is_rounded_to_int_pixels(runtimes, photo):
     np.testing.assert_array_equal(rt(x.astype(np.float32) + 0.2)[0], rt(x)[0])
 
 
+def test_wrong_input_size_is_a_model_error(runtimes):
+    with pytest.raises(ModelError, match=r"takes input \(N, 192, 192, 3\), got \(1, 100, 120, 3\)"):
+        runtimes["lightning"](np.zeros((1, 100, 120, 3), np.int32))
+    with pytest.raises(ModelError, match="NHWC"):
+        runtimes["lightning"](np.zeros((192, 192, 3), np.int32))
+
+
 def test_factory_builds_tfjs_runtime(movenet_dir):
     rt = load_runtime("tfjs", movenet_dir / "movenet-lightning.json")
     assert isinstance(rt, TFJSRuntime) and "tfjs" in rt.describe()

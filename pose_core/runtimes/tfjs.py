@@ -225,7 +225,8 @@ def load_model_json(path: Path) -> dict:
 class TFJSRuntime(Runtime):
     """Runs a TF.js graph model (model.json + weight shards beside it) as a TF2 concrete function.
 
-    inputs/outputs: tensor names; default: the model.json signature (outputs in signature order)."""
+    inputs/outputs: tensor names; default: the model.json signature (outputs in signature order).
+    `self.function` is the pruned TF2 concrete function (one input tensor -> list of outputs)."""
 
     kind = "tfjs"
 
@@ -240,10 +241,10 @@ class TFJSRuntime(Runtime):
         weights = read_weights(model["weightsManifest"], self.path.parent)
         graph_def = build_graph_def(model["modelTopology"], weights, tf)
         signature = model.get("signature") or model["modelTopology"].get("signature") or {}
-        if inputs is None:
+        if not inputs:
             inputs = [v["name"] for v in signature.get("inputs", {}).values()] or \
                      [n.name for n in graph_def.node if n.op == "Placeholder"]
-        if outputs is None:
+        if not outputs:
             outputs = [v["name"] for v in signature.get("outputs", {}).values()]
         if len(inputs) != 1 or not outputs:
             raise ModelError(f"TF.js model {self.path}: need exactly one input and at least one output "
@@ -282,16 +283,16 @@ class TFJSRuntime(Runtime):
         if self.input_dtype.kind in "iu" and batch.dtype.kind == "f":
             batch = np.clip(np.rint(batch), 0, 255)  # int models take pixel values, not rescaled floats
         batch = batch.astype(self.input_dtype, copy=False)
+        expected = self.input_shape
+        if len(expected) == 4 and any(e > 0 and e != g for e, g in zip(expected[1:], batch.shape[1:])):
+            want = ", ".join(str(e) if e > 0 else "any" for e in expected[1:])
+            raise ModelError(f"{self.path.name} takes input (N, {want}), got {batch.shape}")
         if self._batch_one and len(batch) != 1:
             per_image = [self(batch[i:i + 1]) for i in range(len(batch))]
             return [np.concatenate(parts) for parts in zip(*per_image)]
         with self._tf.device(self._tf_device):
             outputs = self.function(self._tf.constant(batch))
         return [o.numpy() for o in outputs]
-
-    def concrete_function(self):
-        """The pruned TF2 function (one input tensor -> list of outputs), e.g. for TFLite conversion."""
-        return self.function
 
     def to_tflite(self, input_size: tuple[int, int] | None = None, dynamic_range_int8: bool = False) -> bytes:
         """The graph as a TFLite flatbuffer (fp32, or int8 weights with dynamic-range quantisation).
