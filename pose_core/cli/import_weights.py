@@ -21,6 +21,10 @@ def add_arguments(parser) -> None:
     tp.add_argument("source", type=Path, help="frozen graph .pb")
     tp.add_argument("--no-check", action="store_true",
                     help="skip the parity check against the frozen graph (random 368x432 input)")
+    tp.add_argument("--int8", metavar="IMAGES", type=Path, default=None,
+                    help="also write model_int8.tflite (+ model_int8.yaml): int8 convolutions calibrated on "
+                         "this folder of images, per-image batch norms kept float (see docs/import.md)")
+    tp.add_argument("--calibration", type=int, default=100, help="max images for --int8 calibration")
     lw = sub.add_parser("lwopenpose", help="Lightweight OpenPose PyTorch checkpoint (.pth); torch not needed")
     lw.add_argument("source", type=Path, help="checkpoint .pth (zip or legacy torch.save format)")
     for p in (tp, lw):
@@ -44,12 +48,20 @@ def _import_tfpose(args) -> Path:
         if err > 1e-4:
             from pose_core.errors import CheckpointError
             raise CheckpointError(f"converted model differs from the frozen graph by {err:.2e} (> 1e-4)")
-    return write_imported_model(
+    yaml_path = write_imported_model(
         model, args.out, name=args.name or "tf-pose/mobilenet_v2_small-keras",
         description="tf-pose-estimation mobilenet_v2_small imported into pose_core's Keras architecture "
                     "(fine-tunable, exportable)",
         input_size=(432, 368), resize="stretch", licence="Apache-2.0", source=TFPOSE_SOURCE,
         imported_from=provenance)
+    if args.int8 is not None:
+        from pose_core.convert.tflite_mixed import export_tflite_int8_mixed
+        from pose_core.convert.zoo_entry import write_tflite_entry
+
+        tflite = export_tflite_int8_mixed(inference_model(model), args.out / "model_int8.tflite", args.int8,
+                                          (432, 368), args.calibration)
+        write_tflite_entry(yaml_path, tflite, input_size=(432, 368), quantization="int8-mixed")
+    return yaml_path
 
 
 def _import_lwopenpose(args) -> Path:

@@ -62,3 +62,22 @@ def write_imported_model(training_model, out_dir: str | Path, *, name: str, desc
     tmp_yaml.replace(yaml_path)
     log.info("wrote %s and %s", keras_path, yaml_path)
     return yaml_path
+
+
+def write_tflite_entry(model_yaml: str | Path, tflite_path: str | Path, *, input_size: tuple[int, int],
+                       quantization: str) -> Path:
+    """A zoo entry beside model.yaml for a TFLite file of the same model (fixed input size):
+    `<tflite stem>.yaml`, same layout/codec/preprocess, runtime tflite."""
+    model_yaml, tflite_path = Path(model_yaml), Path(tflite_path)
+    entry = yaml.safe_load(model_yaml.read_text())
+    entry["name"] = f"{entry['name']}-{quantization}"
+    entry["input_size"] = [int(v) for v in input_size]
+    entry["fixed_input_size"] = True
+    entry["default_runtime"] = "tflite"
+    entry["files"] = {"tflite": {"path": tflite_path.name, "sha256": sha256_of(tflite_path)}}
+    entry["quantization"] = quantization
+    out = tflite_path.with_suffix(".yaml")
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(yaml.safe_dump(entry, sort_keys=False))
+    tmp.replace(out)
+    return out
