@@ -6,6 +6,8 @@ Every failure raises pose_core.errors.ImageError with a one-line reason.
 """
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 
@@ -24,7 +26,8 @@ from pose_core.image_io import MAX_PIXELS as DEFAULT_MAX_PIXELS  # noqa: E402  (
 
 
 def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Image message -> (H, W) or (H, W, C) array in the message's encoding (a copy; native byte order)."""
+    """Image message -> (H, W) or (H, W, C) array in the message's encoding, native byte order. Without row
+    padding this is a view of msg.data (keep the message alive while using it), else a copy."""
     enc = msg.encoding
     if enc not in ENCODINGS:
         raise ImageError(f"unsupported image encoding {enc!r} (supported: {', '.join(ENCODINGS)})")
@@ -45,11 +48,13 @@ def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         buf = np.frombuffer(data, np.uint8, count=step * h)   # zero-copy for bytes / array.array
     except TypeError:                                           # a plain list
         buf = np.asarray(data, np.uint8)[:step * h]
-    rows = buf.reshape(h, step)[:, :row_bytes]        # drop row padding
+    shape = (h, w, channels) if channels > 1 else (h, w)
+    native = dtype.itemsize == 1 or bool(msg.is_bigendian) == (sys.byteorder == "big")
+    if step == row_bytes and native:
+        return buf.view(dtype).reshape(shape)                   # the common case: a view, no copy
+    rows = np.ascontiguousarray(buf.reshape(h, step)[:, :row_bytes])   # drop row padding
     order = ">" if msg.is_bigendian else "<"
-    arr = np.ascontiguousarray(rows).view(dtype.newbyteorder(order)).astype(dtype, copy=False)
-    arr = arr.reshape((h, w, channels) if channels > 1 else (h, w))
-    return arr.copy() if not arr.flags.owndata else arr
+    return rows.view(dtype.newbyteorder(order)).astype(dtype).reshape(shape)
 
 
 def to_bgr8(arr: np.ndarray, encoding: str) -> np.ndarray:

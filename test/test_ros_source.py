@@ -1,0 +1,56 @@
+"""The source node (own process) publishes an image folder as Image + CompressedImage with the frame_id,
+increasing stamps and the photos' own sizes, then exits by itself after max_frames."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import pytest
+
+pytest.importorskip("rclpy")
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from pose_ros.frames import list_images  # noqa: E402
+from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr  # noqa: E402
+from pose_ros.messages import stamp_seconds  # noqa: E402
+from pose_ros.testing import start_node, stop  # noqa: E402
+
+
+def test_source_publishes_folder_with_frame_id_and_rate_then_exits(images_dir, tmp_path):
+    import rclpy
+    if not rclpy.ok():
+        rclpy.init()
+    node = Node("source_test_sink")
+    raw, comp = [], []
+    node.create_subscription(Image, "cam/image", raw.append, 50)
+    node.create_subscription(CompressedImage, "cam/image/compressed", comp.append, 50)
+    photos = list_images(images_dir)[:5]
+    proc = start_node([], {"source": str(images_dir), "rate": 10.0, "frame_id": "test_cam", "topic": "cam/image",
+                           "publish_compressed": True, "max_frames": len(photos), "wait_subscribers": 2},
+                      module="pose_ros.source_node", log_path=tmp_path / "source.log")
+    try:
+        end = time.monotonic() + 60
+        while (len(raw) < len(photos) or len(comp) < len(photos)) and time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        assert proc.wait(timeout=30) == 0, (tmp_path / "source.log").read_text()
+    finally:
+        stop(proc)
+        node.destroy_node()
+    assert len(raw) == len(comp) == len(photos)
+    for msg, cmsg, path in zip(raw, comp, photos):
+        expected = cv2.imread(str(path))
+        assert msg.header.frame_id == cmsg.header.frame_id == "test_cam" and msg.encoding == "bgr8"
+        assert (msg.width, msg.height) == (expected.shape[1], expected.shape[0])
+        assert (image_msg_to_bgr(msg) == expected).all()
+        assert compressed_to_bgr(cmsg).shape == expected.shape
+    stamps = [stamp_seconds(m.header.stamp) for m in raw]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert all(0.05 < g < 0.5 for g in gaps), gaps          # ~10 Hz, allowing for a loaded machine
+
+
+def test_source_with_missing_input_exits_non_zero(tmp_path):
+    proc = start_node([], {"source": str(tmp_path / "nothing_here")}, module="pose_ros.source_node",
+                      log_path=tmp_path / "source.log")
+    assert proc.wait(timeout=60) != 0
+    assert "source not found" in (tmp_path / "source.log").read_text()
