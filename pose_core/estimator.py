@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 class PoseEstimator:
     def __init__(self, runtime: Runtime, preprocessor: Preprocessor, codec: Codec, name: str = "",
-                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,), max_pixels: int = MAX_PIXELS):
+                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,), max_pixels: int = MAX_PIXELS,
+                 crop_tracking: bool = False):
         self.runtime, self.preprocessor, self.codec = runtime, preprocessor, codec
         self.layout = codec.layout
         self.name = name
@@ -38,16 +39,22 @@ class PoseEstimator:
         self.max_pixels = max_pixels
         if self.scales != (1.0,) and runtime.fixed_input_size is not None:
             raise ValueError(f"{name}: multi-scale needs a model that accepts any input size")
+        # Single-pose models on a stream: the next input is a crop around the last pose (MoveNet's recipe).
+        self.crop_tracker = None
+        if crop_tracking:
+            from pose_core.crop_tracking import MoveNetCropTracker
+            self.crop_tracker = MoveNetCropTracker()
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_zoo(cls, name: str, *, runtime: str | None = None, device: str = "cpu",
                  threads: int | None = None, input_size: tuple[int, int] | str | None = None,
                  models_dir: str | Path | None = None, download: bool = False, verify: bool = False,
-                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,),
+                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,), crop_tracking: bool = False,
                  **codec_options) -> "PoseEstimator":
         """name: a zoo name or an exported model's folder/model.yaml. input_size: (w, h), "WxH",
-        "native" (the image's own size, rounded up to the stride) or None (the entry's default)."""
+        "native" (the image's own size, rounded up to the stride) or None (the entry's default).
+        crop_tracking: for single-pose models on a video stream (entries with `crop_tracking: true`)."""
         spec = zoo.get_spec(name)
         kind, path = zoo.resolve(spec, runtime, Path(models_dir) if models_dir else None,
                                  download=download, verify=verify)
@@ -68,7 +75,10 @@ class PoseEstimator:
                                                                            spec.codec.get("stride", 1))))
         log.info("loaded %s: %s runtime on %s, input %s", spec.name, kind, rt.device,
                  "native" if size is None else "%dx%d" % size)
-        return cls(rt, pre, codec, name=spec.name, flip_test=flip_test, scales=scales)
+        if crop_tracking and not spec.extra.get("crop_tracking"):
+            raise ValueError(f"{spec.name} does not support crop tracking (single-pose models only)")
+        return cls(rt, pre, codec, name=spec.name, flip_test=flip_test, scales=scales,
+                   crop_tracking=crop_tracking)
 
     from_file = from_zoo
 
@@ -82,7 +92,10 @@ class PoseEstimator:
         h, w = bgr.shape[:2]
         base_w, base_h = self.preprocessor.target_size(w, h)
         runs = []  # (tensor, transform, flipped)
-        for s in self.scales:
+        if self.crop_tracker is not None:
+            from pose_core.crop_tracking import crop_input
+            runs.append((*crop_input(self.preprocessor, bgr, self.crop_tracker.crop_for(bgr.shape)), False))
+        for s in self.scales if not runs else ():
             size = None if s == 1.0 else _scaled(base_w, base_h, s, self.preprocessor.size_multiple)
             tensor, transform = self.preprocessor(bgr, size)
             runs.append((tensor, transform, False))
@@ -102,12 +115,19 @@ class PoseEstimator:
             if p.box is not None:
                 (x0, y0), (x1, y1) = transform.to_image(np.asarray(p.box, np.float32).reshape(2, 2))
                 p.box = (float(x0), float(y0), float(x1), float(y1))
+        if self.crop_tracker is not None:
+            self.crop_tracker.update(people[0] if people else None)
         t3 = time.perf_counter()
         if not return_timing:
             return people
         ms = lambda a, b: (b - a) * 1000.0  # noqa: E731
         return people, {"preprocess": ms(t0, t1), "network": ms(t1, t2), "decode": ms(t2, t3),
                         "total": ms(t0, t3)}
+
+    def reset(self) -> None:
+        """Forget stream state (crop tracking) before an unrelated image or a new video."""
+        if self.crop_tracker is not None:
+            self.crop_tracker.reset()
 
     def describe(self) -> str:
         return f"{self.name} ({self.layout.name}) - {self.runtime.describe()}"

@@ -1,4 +1,5 @@
 """The estimator on the seeds' real published models and real photos."""
+import cv2
 import numpy as np
 import pytest
 
@@ -134,3 +135,27 @@ def test_frozen_graph_and_tflite_of_the_same_model_agree(models_dir, photos, mod
     assert np.abs(maps_pb - maps_lite).max() < 1e-3 * max(1.0, np.abs(maps_pb).max())
     a, b = pb(photos["p2.jpg"])[0].keypoints, lite(photos["p2.jpg"])[0].keypoints
     np.testing.assert_allclose(a, b, atol=0.5)
+
+
+def test_crop_tracking_follows_a_small_person_across_a_stream(models_dir, photos):
+    person = cv2.resize(photos["apink1.jpg"], (240, 360))
+    est = PoseEstimator.from_zoo("movenet/thunder", models_dir=models_dir, crop_tracking=True)
+    boxes, hips = [], []
+    for step in range(5):
+        frame = np.zeros((720, 1280, 3), np.uint8)
+        x0 = 300 + 40 * step
+        frame[300:660, x0:x0 + 240] = person
+        box = est.crop_tracker.crop_for(frame.shape)
+        (p,) = est(frame)
+        boxes.append(box)
+        lh, rh = p.keypoints[p.layout.index("left_hip")], p.keypoints[p.layout.index("right_hip")]
+        assert lh[2] > 0.2 and rh[2] > 0.2
+        hips.append((lh[0] + rh[0]) / 2)
+        # The person's keypoints land on the pasted person, in frame pixels.
+        seen = p.keypoints[:, 2] > 0.3
+        assert (np.abs(p.keypoints[seen, 0] - (x0 + 120)) < 150).all()
+    assert boxes[0][2] - boxes[0][0] == 1280            # first frame: the whole (padded) frame
+    assert all(b[2] - b[0] < 700 for b in boxes[1:])    # then crops around the person
+    assert np.all(np.diff(hips) > 20)                   # following the 40 px steps
+    est.reset()
+    assert est.crop_tracker.crop_for((720, 1280, 3))[2] - est.crop_tracker.crop_for((720, 1280, 3))[0] == 1280

@@ -20,7 +20,7 @@ def add_model_arguments(p: argparse.ArgumentParser, default_model: str | None = 
     p.add_argument("--download", action="store_true", help="download a missing zoo model file")
 
 
-def estimator_from_args(args):
+def estimator_from_args(args, **options):
     from pose_core.estimator import PoseEstimator
 
     try:
@@ -30,6 +30,7 @@ def estimator_from_args(args):
     try:
         return PoseEstimator.from_zoo(args.model, runtime=args.runtime, device=args.device,
                                       threads=args.threads, input_size=args.input_size,
-                                      download=args.download, flip_test=args.flip_test, scales=scales)
+                                      download=args.download, flip_test=args.flip_test, scales=scales,
+                                      **options)
     except ValueError as exc:
         raise SystemExit(f"pose: error: {exc}")

@@ -12,6 +12,8 @@ def add_arguments(p):
     p.add_argument("source", help="video file, or camera index (0, 1, ...)")
     add_model_arguments(p)
     p.add_argument("--out", default="pose_video.avi", help="annotated output video (default %(default)s)")
+    p.add_argument("--crop-tracking", action="store_true",
+                   help="single-pose models: crop each frame around the previous pose (MoveNet's recipe)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
 
 
@@ -24,7 +26,7 @@ def run(args) -> int:
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise PoseError(f"cannot open video source {args.source!r}")
-    estimator = estimator_from_args(args)
+    estimator = estimator_from_args(args, crop_tracking=args.crop_tracking)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     writer, frames, t0 = None, 0, time.perf_counter()
     try:
