@@ -333,13 +333,22 @@ def zoo_entry(meta: dict, files: dict, *, name: str, input_size, fixed: bool, de
         "codec": dict(meta["codec"]),
         "input_size": [int(v) for v in input_size],
         "fixed_input_size": bool(fixed),
-        # The model normalises inside: it takes RGB 0..255 as is.
-        "preprocess": {"channel_order": "rgb", "scale": 1.0, "offset": 0.0, "resize": "letterbox"},
+        # The model normalises inside: it takes RGB 0..255 as is. Dynamic-size runtimes get inputs
+        # rounded up to a multiple of the network's coarsest stride, so every map cell lines up.
+        "preprocess": {"channel_order": "rgb", "scale": 1.0, "offset": 0.0, "resize": "letterbox",
+                       **({} if fixed else {"size_multiple": _size_multiple(meta)})},
         "default_runtime": default_runtime,
         "files": files,
         "architecture": {"name": meta["architecture"], "params": meta["params"], "stride": meta["stride"]},
         "export": {"checks": {k: float(f"{v:.3g}") for k, v in checks.items()}},
     }
+
+
+def _size_multiple(meta: dict) -> int:
+    params = meta.get("params", {})
+    if meta["architecture"].startswith("deepercut") and params.get("deconv", True):
+        return int(params.get("output_stride", 16))   # x2 transposed conv over the stride-16 grid
+    return int(meta["stride"])
 
 
 def _write_yaml(path: Path, entry: dict) -> Path:
