@@ -16,18 +16,22 @@ import time
 from pathlib import Path
 
 
-def _time(ds, batches: int, batch_size: int, repeats: int) -> float:
-    """Median images/s over `repeats` runs of `batches` batches, after a warm-up."""
-    it = iter(ds.repeat())
-    for _ in range(3):
-        next(it)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(batches):
+def _time_interleaved(datasets: dict, batches: int, batch_size: int, repeats: int) -> dict:
+    """Median images/s per dataset over `repeats` rounds of `batches` batches, after a warm-up. The
+    rounds visit every dataset in turn, so load from other processes on a shared machine hits every
+    stage alike instead of skewing one of them."""
+    iters = {name: iter(ds.repeat()) for name, ds in datasets.items()}
+    for it in iters.values():
+        for _ in range(3):
             next(it)
-        rates.append(batches * batch_size / (time.perf_counter() - start))
-    return statistics.median(rates)
+    rates = {name: [] for name in datasets}
+    for _ in range(repeats):
+        for name, it in iters.items():
+            start = time.perf_counter()
+            for _ in range(batches):
+                next(it)
+            rates[name].append(batches * batch_size / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def run(args) -> str:
@@ -56,27 +60,28 @@ def run(args) -> str:
         hw = tf.cast(tf.shape(image)[:2], tf.float32)
         boxes = tf.constant([[200.0, 100.0, 300.0, 400.0]])
         matrix, _ = random_affine(tf.stack([tf.constant(0, tf.int64), g]), hw[::-1], boxes, size, AugmentConfig())
-        return tf.cast(warp(image, matrix, size[::-1], 128.0), tf.float32)
+        return warp(image, matrix, size[::-1], 128.0)
 
     stages = {
         "read + decode JPEG": tf.data.Dataset.from_tensor_slices(paths).map(decode, num_parallel_calls=AUTOTUNE)
-        .map(lambda im: tf.image.resize(im, size)).batch(bs).prefetch(AUTOTUNE),
+        .batch(bs).map(lambda im: tf.cast(im, tf.float32)).prefetch(AUTOTUNE),
         "+ augmentation (affine warp)": tf.data.Dataset.from_tensor_slices((tf.range(len(samples), dtype=tf.int64),
                                                                              paths))
-        .map(decode_warp, num_parallel_calls=AUTOTUNE).batch(bs).prefetch(AUTOTUNE),
+        .map(decode_warp, num_parallel_calls=AUTOTUNE).batch(bs).map(lambda im: tf.cast(im, tf.float32))
+        .prefetch(AUTOTUNE),
         "+ targets (heatmaps, PAFs, masks) = training pipeline": make_dataset(
             samples, OPENPOSE18, PafCodec(OPENPOSE18, stride=8), size, bs, seed=0, mask_dir=work / "masks"),
     }
-    rows = []
-    for name, ds in stages.items():
-        rate = _time(ds, args.batches, bs, args.repeats)
-        rows.append(f"| {name} | {rate:.1f} | {1000 * bs / rate:.0f} |")
-        print(rows[-1], file=sys.stderr, flush=True)
+    load_before = os.getloadavg()[0]
+    rows = [f"| {name} | {rate:.1f} | {1000 * bs / rate:.0f} |"
+            for name, rate in _time_interleaved(stages, args.batches, bs, args.repeats).items()]
+    load_after = os.getloadavg()[0]
     people = sum(s.num_people for s in samples) / len(samples)
     header = [f"Input pipeline, Lightweight OpenPose recipe: {args.input}x{args.input} input, OpenPose-18 PAF "
               f"targets at stride 8 (46x46x19 heatmaps + 46x46x38 PAFs), batch {bs}; {len(samples)} synthetic "
-              f"640x480 JPEGs ({people:.1f} people/image); {os.cpu_count()} CPU cores (shared), TensorFlow "
-              f"{tf.__version__}; median of {args.repeats} runs x {args.batches} batches.",
+              f"640x480 JPEGs ({people:.1f} people/image); {os.cpu_count()} CPU cores shared with other jobs "
+              f"(1-min load average {load_before:.1f} before, {load_after:.1f} after), TensorFlow "
+              f"{tf.__version__}; median of {args.repeats} interleaved rounds x {args.batches} batches.",
               "", "| stage (cumulative) | images/s | ms per batch |", "|---|---:|---:|"]
     return "\n".join(header + rows) + "\n"
 
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=64, help="synthetic images to generate")
     p.add_argument("--input", type=int, default=368, help="square input size")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--batches", type=int, default=15, help="batches per timed run")
+    p.add_argument("--batches", type=int, default=20, help="batches per timed run")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--work-dir", default=None, help="where the synthetic data goes (default: a temp dir)")
     p.add_argument("--out", default=None, help="also write the markdown table here")

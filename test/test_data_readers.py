@@ -15,6 +15,9 @@ from pose_core.data.synthetic import generate_dataset
 from pose_core.errors import DatasetError
 from pose_core.layouts import AIC14, COCO17, CROWDPOSE14, MPII16, OPENPOSE18
 
+# pycocotools (not our code) warns about numpy 2 copy semantics on every mask decode.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")
+
 
 @pytest.fixture(scope="module")
 def coco_file(tmp_path_factory):

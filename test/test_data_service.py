@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -18,37 +19,52 @@ from pose_core.data.readers import read_dataset
 from pose_core.data.synthetic import generate_dataset
 from pose_core.layouts import OPENPOSE18
 
+# pycocotools (not our code) warns about numpy 2 copy semantics on every mask decode.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")
+
 INPUT = (184, 184)
 
 
-def _start(args, pattern, procs, log_dir):
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spawn(args, log_dir, name):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")   # TF's log goes to a file for post-mortems
-    log = open(log_dir / f"{args[0]}{len(procs)}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "pose_core.cli.data_service", *args], stdout=subprocess.PIPE,
+    log = open(log_dir / f"{name}.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "pose_core.cli.data_service", *args], stdout=subprocess.PIPE,
                             stderr=log, text=True, env=env)
-    procs.append(proc)
+
+
+def _wait_ready(proc, name, pattern):
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line and proc.poll() is not None:
-            raise RuntimeError(f"data service {args[0]} exited with {proc.returncode}")
-        match = re.search(pattern, line)
-        if match:
-            return match.group(1), Path(log.name)
-    raise RuntimeError(f"data service {args[0]} did not start")
+            raise RuntimeError(f"data service {name} exited with {proc.returncode}")
+        if re.search(pattern, line):
+            return
+    raise RuntimeError(f"data service {name} did not start")
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     logs = tmp_path_factory.mktemp("service_logs")
+    port = _free_port()
     procs = []
     try:
-        port, _ = _start(["dispatcher", "--port", "0"], r"grpc://localhost:(\d+)", procs, logs)
-        # A worker registers with the dispatcher before its server reports that it listens, so both take
-        # part in the job below (dynamic sharding hands elements to every registered worker).
-        for _ in range(2):
-            _start(["worker", "--dispatcher", f"127.0.0.1:{port}", "--host", "127.0.0.1"], r"port (\d+)", procs,
-                   logs)
+        # All three start at once (TensorFlow's import dominates); workers retry until the dispatcher is up,
+        # and a worker registers with the dispatcher before it reports that it listens, so both take part
+        # in the job below (dynamic sharding hands elements to every registered worker).
+        procs.append(_spawn(["dispatcher", "--port", str(port)], logs, "dispatcher"))
+        for i in range(2):
+            procs.append(_spawn(["worker", "--dispatcher", f"127.0.0.1:{port}", "--host", "127.0.0.1"], logs,
+                                f"worker{i}"))
+        _wait_ready(procs[0], "dispatcher", rf"grpc://localhost:{port}")
+        for i, proc in enumerate(procs[1:]):
+            _wait_ready(proc, f"worker{i}", r"worker listening on port \d+")
         yield f"grpc://127.0.0.1:{port}", procs
     finally:
         for proc in procs:

@@ -7,9 +7,13 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 from pycocotools.coco import COCO
 
 from pose_core.data.synthetic import generate_dataset
+
+# pycocotools (not our code) warns about numpy 2 copy semantics on every mask decode.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")
 
 
 def _files(root):

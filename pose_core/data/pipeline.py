@@ -127,7 +127,8 @@ def make_element_fn(table: _SampleTable, layout: KeypointLayout, geo: TargetGeom
 
 def make_element_dataset(samples, layout: KeypointLayout, codec, input_size, seed: int = 0,
                          training: bool = True, epochs: int | None = None,
-                         augment: AugmentConfig = AugmentConfig(), mask_dir=None) -> tf.data.Dataset:
+                         augment: AugmentConfig = AugmentConfig(), mask_dir=None,
+                         start_element: int = 0) -> tf.data.Dataset:
     """Unbatched elements (dicts) before any distribution; see make_dataset."""
     if codec.layout != layout:
         raise ValueError(f"codec layout {codec.layout.name} differs from the requested layout {layout.name}")
@@ -140,8 +141,8 @@ def make_element_dataset(samples, layout: KeypointLayout, codec, input_size, see
     n = table.n
     element = make_element_fn(table, layout, geo, input_size, seed, training, augment)
     if training:
-        total = -1 if epochs is None else epochs * n
-        ds = tf.data.Dataset.range(total) if total >= 0 else tf.data.Dataset.range(2 ** 62)
+        total = 2 ** 62 if epochs is None else epochs * n
+        ds = tf.data.Dataset.range(start_element, total)
 
         def index(g):
             key = tf.constant(seed, tf.int64) * 1000003 + g // n
@@ -157,7 +158,7 @@ def make_element_dataset(samples, layout: KeypointLayout, codec, input_size, see
 def make_dataset(samples, layout: KeypointLayout, codec, input_size, batch_size: int, seed: int = 0,
                  training: bool = True, data_service: str | None = None, epochs: int | None = None,
                  augment: AugmentConfig = AugmentConfig(), mask_dir=None, return_meta: bool = False,
-                 job_name: str | None = None) -> tf.data.Dataset:
+                 job_name: str | None = None, start_element: int = 0) -> tf.data.Dataset:
     """Batches of (images float32 RGB 0..255 (N, H, W, 3), targets dict) for training.
 
     samples: Samples or an AnnotatedDataset, in any layout convertible to `layout` (= codec.layout).
@@ -168,8 +169,13 @@ def make_dataset(samples, layout: KeypointLayout, codec, input_size, batch_size:
     augment, render targets) runs on its workers; each element is computed once (dynamic sharding) and is
     identical to the local pipeline's element with the same index, while the order may differ.
     return_meta: also yield meta {index (N,), keypoints (N, MAX_PEOPLE, K, 3) in input pixels}.
+    start_element: first element of the stream (training only), e.g. step * batch_size when a run resumes
+    from a checkpoint: the resumed run then sees exactly the batches the uninterrupted run would have.
     """
-    ds = make_element_dataset(samples, layout, codec, input_size, seed, training, epochs, augment, mask_dir)
+    if start_element and not training:
+        raise ValueError("start_element applies to the training stream only")
+    ds = make_element_dataset(samples, layout, codec, input_size, seed, training, epochs, augment, mask_dir,
+                              start_element)
     if data_service:
         ds = ds.apply(tf.data.experimental.service.distribute(
             processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=data_service,
