@@ -20,6 +20,7 @@ setup(
             "pose-data-service = pose_core.cli.data_service:main",
             "pose_node = pose_ros.pose_node:main",
             "pose_source = pose_ros.source_node:main",
+            "pose_bag = pose_ros.bag_tool:main",
         ],
     },
 )

@@ -23,5 +23,6 @@ def test_demo_prints_a_line_per_frame_and_writes_annotated_images(models_dir, im
     for ln in lines:
         m = re.search(r"people (\d+) .* latency\s+([\d.]+) ms", ln)
         assert m and int(m.group(1)) >= 1 and float(m.group(2)) > 0, ln
-    assert "tf-pose/mobilenet_v2_small" in lines[0]
+    from pose_core.defaults import DEFAULT_MODEL
+    assert DEFAULT_MODEL in lines[0]                            # the default model, named in one place
     assert len(list(out.glob("frame_*.jpg"))) == 3
