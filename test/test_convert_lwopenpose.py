@@ -206,12 +206,10 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(empty_zip)
 
 
-def test_cli_reports_bad_checkpoint_in_one_line(tmp_path):
+def test_cli_reports_bad_checkpoint_in_one_line(tmp_path, capsys):
+    from pose_core.cli import main
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"PK\x03\x04 truncated")
-    proc = subprocess.run([sys.executable, "-m", "pose_core.cli", "import", "lwopenpose", str(junk),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("pose import: error:") and "Traceback" not in proc.stderr
+    assert main(["import", "lwopenpose", str(junk), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pose import: error:") and "junk.pth" in err[0]

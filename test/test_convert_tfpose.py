@@ -1,13 +1,10 @@
 """tf-pose mobilenet_v2_small frozen graph -> our Keras architecture: parity with the graph on the shared
 photos, zoo-format import that the estimator runs, TFLite export, fine-tuning, bad graphs refused."""
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import PERSON_PHOTOS, ROOT
+from conftest import PERSON_PHOTOS
 from pose_core.convert.tfpose import (convert_tfpose_graph, load_into, parity_error, read_graph_def,
                                       run_frozen_graph)
 from pose_core.errors import CheckpointError
@@ -44,11 +41,11 @@ def photos_bgr(images_dir):
 
 @pytest.fixture(scope="module")
 def imported_dir(graph_path, images_dir, tmp_path_factory):
+    """`pose import tfpose` (in-process: the CLI's own main) with the int8 TFLite too."""
+    from pose_core.cli import main
     out = tmp_path_factory.mktemp("imported") / "tfpose"
-    proc = subprocess.run([sys.executable, "-m", "pose_core.cli", "import", "tfpose", str(graph_path),
-                           "--out", str(out), "--int8", str(images_dir)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["import", "tfpose", str(graph_path), "--out", str(out), "--int8", str(images_dir),
+                 "--calibration", "7"]) == 0
     return out
 
 
@@ -191,12 +188,11 @@ def test_not_a_graph_file_is_a_checkpoint_error(tmp_path):
         read_graph_def(tmp_path / "missing.pb")
 
 
-def test_cli_bad_graph_exits_nonzero_with_one_line(tmp_path):
+def test_cli_bad_graph_exits_nonzero_with_one_line(tmp_path, capsys):
+    from pose_core.cli import main
     junk = tmp_path / "junk.pb"
     junk.write_bytes(b"\x00\x01\x02garbage")
-    proc = subprocess.run([sys.executable, "-m", "pose_core.cli", "import", "tfpose", str(junk),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
-    assert proc.returncode == 1
-    assert "pose import: error:" in proc.stderr and "Traceback" not in proc.stderr
+    assert main(["import", "tfpose", str(junk), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pose import: error:") and "junk.pb" in err[0]
     assert not (tmp_path / "out" / "model.yaml").exists()
