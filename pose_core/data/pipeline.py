@@ -139,6 +139,9 @@ def make_element_dataset(samples, layout: KeypointLayout, codec, input_size, see
     samples = write_ignore_masks(samples, mask_dir or default_mask_dir())
     table = _SampleTable(samples, layout)
     n = table.n
+    log.info("pipeline: %d images, %d people, %d with ignore masks; %s targets at %dx%d, stride %d, %s",
+             n, sum(s.num_people for s in samples), sum(bool(s.mask_path) for s in samples), layout.name,
+             *input_size, geo.stride, "augmented" if training else "letterboxed")
     element = make_element_fn(table, layout, geo, input_size, seed, training, augment)
     if training:
         total = 2 ** 62 if epochs is None else epochs * n

@@ -48,7 +48,8 @@ def read_deepercut_mat(mat_file: str | Path, images_dir: str | Path | None = Non
     except Exception as exc:   # scipy raises several types for corrupt files
         raise DatasetError(f"{path}: not a readable .mat file: {exc}") from None
     if "dataset" not in mat:
-        raise DatasetError(f"{path}: no 'dataset' variable (found: {', '.join(k for k in mat if not k.startswith('__'))})")
+        found = ", ".join(k for k in mat if not k.startswith("__"))
+        raise DatasetError(f"{path}: no 'dataset' variable (found: {found})")
     records = np.asarray(mat["dataset"]).ravel()
     names = records.dtype.names or ()
     missing = [f for f in ("image", "size", "joints") if f not in names]
