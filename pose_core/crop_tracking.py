@@ -9,7 +9,7 @@ stretch, and the whole frame (padded to a square) whenever the last pose is not 
     for frame in stream:
         box = tracker.crop_for(frame.shape)              # (x0, y0, x1, y1) in frame pixels, square
         tensor, transform = crop_input(estimator.preprocessor, frame, box)   # instead of preprocessor(frame)
-        ... run and decode as usual, map back with transform.to_image ...
+        people = uncrop_people(codec.decode(runtime(tensor[None]) ...), transform)   # as the estimator does
         tracker.update(people[0] if people else None)
 
 The box may reach outside the frame; cut_square_crop pads with zeros there (like the letterbox).
@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from pose_core.people import Person
+from pose_core.preprocess import InputTransform
 
 _TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
 
@@ -89,38 +90,37 @@ def _full_frame_square(w: int, h: int) -> tuple[int, int, int, int]:
 
 
 def cut_square_crop(image: np.ndarray, box: tuple[int, int, int, int], size: int
-                    ) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """The box's pixels resized to size x size (zeros where the box leaves the image).
-    Returns (crop, scale, origin): a crop pixel p is frame pixel p / scale + origin."""
+                    ) -> tuple[np.ndarray, InputTransform]:
+    """The box's pixels resized to size x size (zeros where the box leaves the image), and the
+    InputTransform that maps crop pixels back to frame pixels (the estimator's pixel-centre convention)."""
     x0, y0, x1, y1 = box
     scale = size / float(max(x1 - x0, 1))
-    # One affine warp crops, pads and resizes at once (no intermediate padded copy of the frame). Pixel
-    # centres sit at +0.5 in continuous coordinates: crop_idx + 0.5 = scale * (frame_idx + 0.5 - x0).
+    # One affine warp crops, pads and resizes at once (no intermediate padded copy of the frame), with
+    # pixel centres aligned like cv2.resize: crop_idx + 0.5 = scale * (frame_idx + 0.5 - x0).
     m = np.array([[scale, 0, scale * (0.5 - x0) - 0.5], [0, scale, scale * (0.5 - y0) - 0.5]], np.float64)
     crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=0)
-    return crop, scale, (float(x0), float(y0))
+    return crop, InputTransform(scale, scale, -x0 * scale, -y0 * scale)
 
 
-def crop_input(preprocessor, image_bgr: np.ndarray, box: tuple[int, int, int, int]):
+def crop_input(preprocessor, image_bgr: np.ndarray, box: tuple[int, int, int, int]
+               ) -> tuple[np.ndarray, InputTransform]:
     """The estimator's hook: like `Preprocessor.__call__` (same tensor layout, channel order, dtype and
     value scaling) but for a square crop box instead of the whole image. Returns (tensor, InputTransform);
     the transform maps the decoded people back to frame pixels exactly as the letterbox one does."""
-    from pose_core.preprocess import InputTransform
-
     size = preprocessor.input_size[0] if preprocessor.input_size else max(box[2] - box[0], 1)
-    crop, scale, (x0, y0) = cut_square_crop(image_bgr, box, size)
+    crop, transform = cut_square_crop(image_bgr, box, size)
     # The crop is already size x size: the preprocessor only converts colour order, dtype and scale.
     tensor, _ = preprocessor(crop, (size, size))
-    return tensor, InputTransform(scale, scale, -x0 * scale, -y0 * scale)
+    return tensor, transform
 
 
-def uncrop_people(people: list[Person], scale: float, origin: tuple[float, float]) -> list[Person]:
+def uncrop_people(people: list[Person], transform: InputTransform) -> list[Person]:
     """People decoded in crop pixels -> frame pixels (undetected keypoints stay (0, 0, 0))."""
     for p in people:
         seen = p.keypoints[:, 2] > 0
-        p.keypoints[seen, :2] = p.keypoints[seen, :2] / scale + np.asarray(origin, np.float32)
+        p.keypoints[seen, :2] = transform.to_image(p.keypoints[seen, :2])
         if p.box is not None:
-            (bx0, by0), (bx1, by1) = np.asarray(p.box, np.float32).reshape(2, 2) / scale + origin
+            (bx0, by0), (bx1, by1) = transform.to_image(np.asarray(p.box, np.float32).reshape(2, 2))
             p.box = (float(bx0), float(by0), float(bx1), float(by1))
     return people

@@ -50,9 +50,9 @@ def test_multipose_codec_converts_sorts_and_thresholds():
     people = codec.decode([rows], (320, 160))
     assert [round(p.score, 2) for p in people] == [0.9, 0.5, 0.3]
     best = people[0]
-    np.testing.assert_allclose(best.keypoints[0], [160, 40, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(best.keypoints[0], [159.5, 39.5, 0.8], rtol=1e-6)   # pixel centres at integers
     assert best.keypoints[4].tolist() == [0, 0, 0]                # below keypoint_threshold: undetected
-    np.testing.assert_allclose(best.box, (64, 16, 192, 144), rtol=1e-6)
+    np.testing.assert_allclose(best.box, (63.5, 15.5, 191.5, 143.5), rtol=1e-6)
 
 
 def test_singlepose_codec_person_score_and_flip_back():
@@ -63,7 +63,7 @@ def test_singlepose_codec_person_score_and_flip_back():
     out[0, :, :] = [0.5, 0.1, 0.6]
     out[0, K["left_eye"]] = [0.2, 0.3, 0.9]
     (p,) = codec.decode([out], (192, 192))
-    np.testing.assert_allclose(p.keypoints[K["left_eye"]], [0.3 * 192, 0.2 * 192, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(p.keypoints[K["left_eye"]], [0.3 * 192 - 0.5, 0.2 * 192 - 0.5, 0.9], rtol=1e-6)
     flipped = codec.flip_back([out])[0]
     np.testing.assert_allclose(flipped[0, K["right_eye"]], [0.2, 0.7, 0.9], rtol=1e-6)
     np.testing.assert_allclose(flipped[0, K["nose"]], [0.5, 0.9, 0.6], rtol=1e-6)
@@ -171,12 +171,27 @@ def test_crop_tracker_falls_back_to_the_full_frame():
 def test_cut_square_crop_maps_back_exactly():
     image = np.zeros((100, 200, 3), np.uint8)
     image[40, 150] = 255                                             # one bright pixel at x=150, y=40
-    crop, scale, origin = cut_square_crop(image, (130, 20, 170, 60), 80)   # 2x zoom
+    crop, transform = cut_square_crop(image, (130, 20, 170, 60), 80)   # 2x zoom
     yy, xx = np.unravel_index(np.argmax(crop[..., 0]), crop.shape[:2])
     kps = np.zeros((17, 3), np.float32)
-    kps[0] = (xx + 0.5, yy + 0.5, 1.0)                               # pixel centre, continuous coords
-    (p,) = uncrop_people([Person(kps, 1.0, COCO17)], scale, origin)
-    np.testing.assert_allclose(p.keypoints[0, :2], (150.5, 40.5), atol=0.5)
+    kps[0] = (xx, yy, 1.0)
+    (p,) = uncrop_people([Person(kps, 1.0, COCO17, box=(0, 0, 79, 79))], transform)
+    np.testing.assert_allclose(p.keypoints[0, :2], (150, 40), atol=0.5)   # half a crop pixel = 1/4 frame px
+    assert p.keypoints[1].tolist() == [0, 0, 0]                           # undetected stays undetected
+    np.testing.assert_allclose(p.box, (129.75, 19.75, 169.25, 59.25), atol=1e-4)   # crop's edge pixels
+
+
+def test_crop_input_matches_the_preprocessor_and_the_crop(estimators, images_dir):
+    est = estimators["movenet/lightning"]
+    frame = _read(images_dir, "golf.jpg")
+    box = (250, 300, 650, 700)
+    tensor, transform = crop_input(est.preprocessor, frame, box)
+    crop, _ = cut_square_crop(frame, box, 192)
+    assert tensor.shape == (192, 192, 3) and tensor.dtype == est.runtime.input_dtype
+    np.testing.assert_array_equal(tensor, cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))   # RGB like the model wants
+    # The crop's outer edges (pixel-centre coordinates -0.5 and 191.5) are the box's edges.
+    edges = np.array([[-0.5, -0.5], [191.5, 191.5]], np.float32)
+    np.testing.assert_allclose(transform.to_image(edges), [[249.5, 299.5], [649.5, 699.5]], atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------ comparison script
@@ -191,19 +206,3 @@ def test_bench_zoo_rows_for_lightning(models_dir, images_dir, tmp_path):
     assert all(r[7].strip() == "3/3" for r in rows[:2])
     assert float(rows[1][8].split()[0]) < 1e-4
     assert rows[0][5].split()[-1] == "0"                              # nobody on the cat
-
-
-def test_crop_input_matches_the_preprocessor_and_the_crop(estimators, images_dir):
-    est = estimators["movenet/lightning"]
-    frame = _read(images_dir, "golf.jpg")
-    box = (250, 300, 650, 700)
-    tensor, transform = crop_input(est.preprocessor, frame, box)
-    crop, scale, origin = cut_square_crop(frame, box, 192)
-    assert tensor.shape == (192, 192, 3) and tensor.dtype == est.runtime.input_dtype
-    np.testing.assert_array_equal(tensor, cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))   # RGB like the model wants
-    pts = np.array([[0.0, 0.0], [96.0, 48.0], [192.0, 192.0]], np.float32)
-    kps = np.zeros((17, 3), np.float32)
-    kps[:3, :2], kps[:3, 2] = pts, 1.0
-    (p,) = uncrop_people([Person(kps, 1.0, COCO17)], scale, origin)
-    np.testing.assert_allclose(transform.to_image(pts), p.keypoints[:3, :2], atol=1e-4)
-    np.testing.assert_allclose(transform.to_image(pts)[[0, 2]], [[250, 300], [650, 700]], atol=1e-4)

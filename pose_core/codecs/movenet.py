@@ -15,11 +15,17 @@ from pose_core.layouts import KeypointLayout
 from pose_core.people import Person
 
 
+def _to_pixels(normalised: np.ndarray, size: int) -> np.ndarray:
+    """MoveNet's fractions of the input's extent (0 = left/top edge, 1 = right/bottom edge) -> pixel
+    coordinates with pixel centres at integers (the estimator's InputTransform convention)."""
+    return normalised * size - 0.5
+
+
 def _keypoints_to_pixels(yxs: np.ndarray, input_size: tuple[int, int], keypoint_threshold: float) -> np.ndarray:
     """(K, 3) normalised (y, x, score) -> (K, 3) pixel (x, y, score); below-threshold rows become (0, 0, 0),
     the package-wide convention for 'not detected'."""
     w, h = input_size
-    kps = np.stack([yxs[:, 1] * w, yxs[:, 0] * h, yxs[:, 2]], axis=1).astype(np.float32)
+    kps = np.stack([_to_pixels(yxs[:, 1], w), _to_pixels(yxs[:, 0], h), yxs[:, 2]], axis=1).astype(np.float32)
     kps[kps[:, 2] < keypoint_threshold] = 0.0
     return kps
 
@@ -51,7 +57,8 @@ class MoveNetMultiPoseCodec(_MoveNetCodec):
             people.append(Person(keypoints=_keypoints_to_pixels(row[:51].reshape(17, 3), input_size,
                                                                 self.keypoint_threshold),
                                  score=score, layout=self.layout,
-                                 box=(float(xmin * w), float(ymin * h), float(xmax * w), float(ymax * h))))
+                                 box=(float(_to_pixels(xmin, w)), float(_to_pixels(ymin, h)),
+                                      float(_to_pixels(xmax, w)), float(_to_pixels(ymax, h)))))
         return people
 
 
