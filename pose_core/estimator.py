@@ -111,6 +111,9 @@ class PoseEstimator:
         for p in people:
             seen = p.keypoints[:, 2] > 0
             p.keypoints[seen, :2] = transform.to_image(p.keypoints[seen, :2])
+            # A keypoint decoded in the letterbox padding is a guess outside the photo: not detected.
+            x, y = p.keypoints[:, 0], p.keypoints[:, 1]
+            seen &= (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
             p.keypoints[~seen] = 0.0
             if p.box is not None:
                 (x0, y0), (x1, y1) = transform.to_image(np.asarray(p.box, np.float32).reshape(2, 2))

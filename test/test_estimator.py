@@ -159,3 +159,14 @@ def test_crop_tracking_follows_a_small_person_across_a_stream(models_dir, photos
     assert np.all(np.diff(hips) > 20)                   # following the 40 px steps
     est.reset()
     assert est.crop_tracker.crop_for((720, 1280, 3))[2] - est.crop_tracker.crop_for((720, 1280, 3))[0] == 1280
+
+
+def test_keypoints_guessed_in_the_letterbox_padding_are_dropped(models_dir, photos):
+    # hand1.jpg is a wide upper-body photo: MoveNet places hips/knees in the padding below the image.
+    image = photos["hand1.jpg"]
+    (p,) = PoseEstimator.from_zoo("movenet/lightning", models_dir=models_dir)(image)
+    h, w = image.shape[:2]
+    seen = p.keypoints[:, 2] > 0
+    assert seen.sum() >= 5
+    assert (p.keypoints[seen, 1] <= h).all() and (p.keypoints[seen, 0] <= w).all()
+    assert (p.keypoints[~seen] == 0).all()
