@@ -143,3 +143,30 @@ def test_cli(model, tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "o2")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.keras" in err[0]
+
+
+def test_representative_sources(tmp_path):
+    import json
+
+    import cv2
+
+    from pose_core.export import representative_images
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, (h, w) in enumerate(((60, 80), (90, 40), (50, 50))):
+        cv2.imwrite(str(images / f"{i}.png"), np.full((h, w, 3), (10, 20, 30 + i), np.uint8))
+    (images / "notes.txt").write_text("not an image")
+    coco = tmp_path / "train.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": "1.png"}], "annotations": []}))
+    for source, n in ((images, 3), (coco, 1)):
+        batches = [b[0] for b in representative_images(source, (64, 48), count=10)()]
+        assert len(batches) == n
+        assert all(b.shape == (1, 48, 64, 3) and b.dtype == np.float32 for b in batches)
+    tall = list(representative_images(images, (64, 48))())[1][0]   # 90x40 image: side borders
+    # RGB order (cv2 wrote BGR (10, 20, 31)) and letterbox borders of zeros.
+    np.testing.assert_allclose(tall[0, 24, 32], (31, 20, 10), atol=1)
+    assert float(tall[0, 24, 0].sum()) == 0.0
+    with pytest.raises(ExportError, match="COCO"):
+        bad = tmp_path / "bad.json"
+        bad.write_text("{}")
+        representative_images(bad, (64, 48))

@@ -184,3 +184,12 @@ def test_deepercut_heads_and_stride():
     heat, locref = inference_model(model)(_image())
     assert float(np.min(heat)) >= 0.0 and float(np.max(heat)) <= 1.0   # sigmoid applied for inference
     assert model_metadata(model)["codec"]["locref_stdev"] == pytest.approx(7.2801)
+
+
+def test_init_weights_keras_h5_same_architecture(lightweight, tmp_path):
+    path = tmp_path / "w.weights.h5"
+    lightweight.save_weights(path)
+    again = build_model("lightweight_openpose", alpha=0.25, num_channels=32, num_refinement_stages=2,
+                        init_weights=path)
+    x = _image(seed=6)
+    np.testing.assert_array_equal(again(x)["stage3_pafs"], lightweight(x)["stage3_pafs"])
