@@ -25,7 +25,9 @@ DEFAULTS: dict = {
     "name": None,                      # run name; defaults to the recipe file's stem
     "work_dir": "work_dirs/${name}",   # checkpoints, TensorBoard logs, exported model
     "seed": 0,
-    "model": {"name": None, "params": {}, "init_weights": None, "init_checkpoint": None},
+    # zero_init_outputs: start a fresh model from all-zero output maps (see trainer.zero_init_output_layers)
+    "model": {"name": None, "params": {}, "init_weights": None, "init_checkpoint": None,
+              "zero_init_outputs": False},
     "data": {},                        # passed to pose_core.data.make_dataset (see docs/data.md)
     "training": {
         "batch_size": 8,               # GLOBAL batch (split over replicas)
@@ -85,6 +87,8 @@ def apply_override(recipe: dict, text: str) -> None:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, dict):   # an override replaces a whole mapping anyway
+        value.pop("_replace_", None)
     node = recipe
     parts = key.strip().split(".")
     for part in parts[:-1]:

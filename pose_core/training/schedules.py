@@ -5,6 +5,7 @@ optimizer evaluates them at its own `iterations`, so a resumed run continues the
     lr: {schedule: multi_step, steps: [[0.005, 10000], [0.02, 430000], ...]}   # DeeperCut: [lr, until step]
     lr: {schedule: multi_step, base: 4.0e-5, milestones: [100000, 200000], gamma: 0.333}
     lr: {schedule: exponential, base: 1e-3, decay_steps: 10000, decay_rate: 0.95, staircase: true}
+    any of them + warmup_steps: N    # linear ramp from 0 over the first N steps
 """
 from __future__ import annotations
 
@@ -22,12 +23,39 @@ def _num(cfg: dict, key: str, where: str) -> float:
         raise RecipeError(f"{where}.{key}: not a number: {cfg[key]!r}") from None
 
 
+@keras.saving.register_keras_serializable(package="pose_core")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """Ramp the rate linearly from 0 over `warmup_steps`, then follow `after`. Early full-size Adam
+    steps on a randomly initialised network can push ReLUs of BN-free heads into never firing."""
+
+    def __init__(self, after, warmup_steps: int):
+        self.after = after
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        import tensorflow as tf
+
+        step = tf.cast(step, tf.float32)
+        after = self.after(step) if callable(self.after) else tf.constant(self.after, tf.float32)
+        ramp = tf.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
+        return after * ramp
+
+    def get_config(self):
+        after = (keras.optimizers.schedules.serialize(self.after)
+                 if isinstance(self.after, keras.optimizers.schedules.LearningRateSchedule) else self.after)
+        return {"after": after, "warmup_steps": self.warmup_steps}
+
+
 def build_lr_schedule(cfg: dict | float, where: str = "training.lr"):
     """A float (constant) or a LearningRateSchedule."""
     if isinstance(cfg, (int, float)):
         return float(cfg)
     if not isinstance(cfg, dict):
         raise RecipeError(f"{where}: expected a number or a mapping, got {cfg!r}")
+    warmup = int(cfg.get("warmup_steps", 0) or 0)
+    if warmup > 0:
+        return LinearWarmup(build_lr_schedule({k: v for k, v in cfg.items() if k != "warmup_steps"}, where),
+                            warmup)
     kind = cfg.get("schedule", "constant")
     if kind == "constant":
         return _num(cfg, "value", where)

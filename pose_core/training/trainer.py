@@ -81,6 +81,8 @@ class Trainer:
             if path.is_dir():
                 path = path / "model.weights.h5"
             load_init_weights(self.model, path, what="previous stage")
+        elif m.get("zero_init_outputs"):
+            zero_init_output_layers(self.model)
         self.restored = restored
 
     @property
@@ -225,6 +227,22 @@ class Trainer:
             recalibrate_batch_norm(self.model, (local(next(iterator)[0])[0] for _ in range(n)))
         from pose_core.training.exporting import export_trained
         return export_trained(self.model, self.work_dir / "export", self.recipe)
+
+
+def zero_init_output_layers(model) -> list[str]:
+    """Zero the kernel and bias of every layer that produces a model output (the heads' last 1x1
+    convs), so a fresh model starts from all-zero maps - the trivial prediction - instead of large
+    random maps that the first hundreds of steps would only spend shrinking."""
+    outputs = model.output.values() if isinstance(model.output, dict) else tf.nest.flatten(model.output)
+    names = []
+    for tensor in outputs:
+        layer = tensor._keras_history.operation
+        for w in layer.weights:
+            if w.trainable:
+                w.assign(tf.zeros(w.shape, w.dtype))
+        names.append(layer.name)
+    log.info("zero-initialised output layers: %s", ", ".join(names))
+    return names
 
 
 def _pipeline_dataset(recipe: dict, metadata: dict, batch_size: int, seed: int, data_service, input_context):

@@ -1,0 +1,276 @@
+"""Training: recipes, schedules, losses, and real (tiny) training runs on the synthetic dataset:
+overfit + decode through the exported zoo model, SIGKILL + automatic resume, crash-safe checkpoints."""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pose_core.errors import CheckpointError
+from pose_core.training.checkpoints import AtomicCheckpointer
+from pose_core.training.losses import PoseLoss
+from pose_core.training.recipe import RecipeError, load_recipe
+from pose_core.training.schedules import build_lr_schedule
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "training" / "configs"
+TINY = CONFIGS / "lightweight-openpose_mobilenetv1-a0.25_128x128_synthetic_ci.yaml"
+RECIPES = sorted(p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("_"))
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    """Two 128x128 images with one or two figures each (COCO-format annotations)."""
+    from pose_core.data.synthetic import generate_dataset
+    out = tmp_path_factory.mktemp("synthetic")
+    return Path(generate_dataset(out, images=2, seed=3, size=(128, 128), people=(1, 2),
+                                 occluder_prob=0.0, unlabelled_person_prob=0.0, crowd_prob=0.0))
+
+
+def _tiny(synthetic: Path, work_dir: Path, *overrides: str) -> dict:
+    return load_recipe(TINY, [f"data.annotations={synthetic}", f"work_dir={work_dir}",
+                              "training.progress=false", *overrides])
+
+
+# ---- recipes ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_every_recipe_loads_and_fits_its_builder(path, monkeypatch):
+    from pose_core.models import MODELS
+    import importlib
+    monkeypatch.setenv("POSE_DATA", "/data")
+    recipe = load_recipe(path)
+    module, func = MODELS[recipe["model"]["name"]].split(":")
+    builder = getattr(importlib.import_module(module), func)
+    inspect.signature(builder).bind(**recipe["model"]["params"])   # every param is a real one
+    build_lr_schedule(recipe["training"]["lr"])
+    assert recipe["data"]["annotations"].startswith("/data/")     # ${POSE_DATA} expanded
+
+
+def test_staged_lightweight_openpose_recipe_chain():
+    stages = [load_recipe(CONFIGS / f"lightweight-openpose_mobilenetv1_368x368_coco_{s}.yaml")
+              for s in ("stage1-backbone", "stage2-weights-only", "stage3-refine3")]
+    assert [r["training"]["steps"] for r in stages] == [420000, 280000, 370000]
+    assert [r["model"]["params"]["num_refinement_stages"] for r in stages] == [1, 1, 3]
+    # Each later stage starts "weights only" from the previous stage's last checkpoint.
+    for prev, cur in zip(stages, stages[1:]):
+        assert cur["model"]["init_checkpoint"] == f"{prev['work_dir']}/checkpoints/ckpt-{prev['training']['steps']}"
+
+
+def test_recipe_errors_name_the_field(tmp_path):
+    with pytest.raises(RecipeError, match="training.steps"):
+        load_recipe(TINY, ["training.steps=0"])
+    with pytest.raises(RecipeError, match="unknown recipe section"):
+        load_recipe(TINY, ["trainig.steps=5"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(RecipeError, match="invalid YAML"):
+        load_recipe(bad)
+    assert load_recipe(TINY, ["training.lr.value=0.5"])["training"]["lr"]["value"] == 0.5
+
+
+def test_cli_reports_bad_recipe_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pose_core.cli", "train", str(tmp_path / "nope.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("pose train: error: cannot read recipe")
+
+
+# ---- schedules and losses --------------------------------------------------------------------------
+
+def test_deepercut_multi_step_schedule():
+    s = build_lr_schedule({"schedule": "multi_step",
+                           "steps": [[0.005, 10000], [0.02, 430000], [0.002, 730000], [0.001, 1030000]]})
+    got = [float(s(step)) for step in (0, 9999, 10001, 429999, 430001, 730001, 2000000)]
+    assert np.allclose(got, [0.005, 0.005, 0.02, 0.02, 0.002, 0.001, 0.001])
+    s = build_lr_schedule({"schedule": "multi_step", "base": 4e-5, "milestones": [10, 20], "gamma": 0.333})
+    assert np.allclose([float(s(0)), float(s(15)), float(s(25))], [4e-5, 4e-5 * 0.333, 4e-5 * 0.333 ** 2])
+    e = build_lr_schedule({"schedule": "exponential", "base": 1e-3, "decay_steps": 100, "decay_rate": 0.95,
+                           "staircase": True})
+    assert np.isclose(float(e(250)), 1e-3 * 0.95 ** 2)
+    w = build_lr_schedule({"schedule": "constant", "value": 1e-3, "warmup_steps": 10})
+    assert np.allclose([float(w(0)), float(w(4)), float(w(9)), float(w(500))], [1e-4, 5e-4, 1e-3, 1e-3])
+    with pytest.raises(RecipeError, match="increase"):
+        build_lr_schedule({"schedule": "multi_step", "steps": [[0.1, 10], [0.01, 5], [0.001, 20]]})
+
+
+def test_loss_is_masked_supervises_every_stage_and_weights_locref():
+    rng = np.random.default_rng(0)
+    t = {"heatmaps": rng.random((2, 4, 4, 3), np.float32), "pafs": rng.random((2, 4, 4, 4), np.float32),
+         "masks": np.ones((2, 4, 4, 1), np.float32)}
+    outputs = {"stage1_heatmaps": tf.zeros((2, 4, 4, 3)), "stage1_pafs": tf.zeros((2, 4, 4, 4)),
+               "stage2_heatmaps": tf.constant(t["heatmaps"]), "stage2_pafs": tf.zeros((2, 4, 4, 4))}
+    total, terms = PoseLoss(2)(outputs, t)
+    assert set(terms) == set(outputs)
+    assert float(terms["stage2_heatmaps"]) == 0.0
+    assert np.isclose(float(terms["stage1_heatmaps"]), 0.5 * (t["heatmaps"] ** 2).sum() / 2, rtol=1e-5)
+    assert np.isclose(float(total), sum(float(v) for v in terms.values()), rtol=1e-5)
+    # A zero mask removes the loss there (crowds, unlabelled people).
+    t0 = dict(t, masks=np.zeros((2, 4, 4, 1), np.float32))
+    assert float(PoseLoss(2)(outputs, t0)[0]) == 0.0
+    # Locref: Huber only where the locref mask is set, times locref_weight.
+    loc = {"locref": tf.fill((1, 2, 2, 2), 3.0)}
+    lt = {"locref": np.zeros((1, 2, 2, 2), np.float32), "locref_mask": np.zeros((1, 2, 2, 2), np.float32)}
+    lt["locref_mask"][0, 0, 0] = 1
+    _, terms = PoseLoss(1, locref_weight=0.05)(loc, lt)
+    assert np.isclose(float(terms["locref"]), 0.05 * (3.0 - 0.5))   # Huber(3, delta 1) = 2.5 per entry
+    with pytest.raises(RecipeError, match="no 'pafs' target"):
+        PoseLoss(2)({"stage1_pafs": tf.zeros((2, 4, 4, 4))}, {"heatmaps": t["heatmaps"]})
+
+
+# ---- checkpoints -----------------------------------------------------------------------------------
+
+def _tracked():
+    v = tf.Variable(np.arange(4, dtype=np.float32))
+    return v, tf.train.Checkpoint(v=v)
+
+
+def test_checkpoint_crash_mid_save_leaves_latest_intact(tmp_path, monkeypatch):
+    v, ckpt = _tracked()
+    saver = AtomicCheckpointer(tmp_path, ckpt, keep=2)
+    saver.save(10)
+    v.assign(v + 100)
+    real_write = ckpt.write
+
+    def dying_write(prefix):     # the process "dies" after writing part of the new checkpoint
+        real_write(prefix)
+        Path(prefix + ".index").write_bytes(b"truncated")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ckpt, "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        saver.save(20)
+    assert saver.latest().name == "ckpt-10"
+    assert list(tmp_path.glob(".tmp-*"))                      # the half-written one never got its name
+    v2, ckpt2 = _tracked()
+    restarted = AtomicCheckpointer(tmp_path, ckpt2, keep=2)   # a new run cleans up and restores step 10
+    assert not list(tmp_path.glob(".tmp-*"))
+    restarted.restore()
+    assert np.array_equal(v2.numpy(), np.arange(4))
+    for step in (30, 40, 50):
+        restarted.save(step)
+    assert restarted.steps() == [40, 50]                      # keep=2
+    bad = tf.train.Checkpoint(v=tf.Variable(np.zeros(7, np.float32)))
+    with pytest.raises(CheckpointError, match="does not match"):
+        AtomicCheckpointer(tmp_path, bad).restore()
+
+
+# ---- real training runs ----------------------------------------------------------------------------
+
+def _matched_errors(people, gt_people):
+    """Mean keypoint error (px) of the best-matching detection for each ground-truth person."""
+    errs = []
+    for gt in gt_people:
+        best = np.inf
+        for p in people:
+            both = (gt[:, 2] > 0) & (p.keypoints[:, 2] > 0)
+            if both.sum() >= 0.5 * (gt[:, 2] > 0).sum():
+                best = min(best, float(np.linalg.norm(p.keypoints[both, :2] - gt[both, :2], axis=1).mean()))
+        errs.append(best)
+    return errs
+
+
+def _scalars(log_dir: Path) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    for f in log_dir.glob("events.out.tfevents.*"):
+        for rec in tf.data.TFRecordDataset(str(f)):
+            event = tf.compat.v1.Event.FromString(rec.numpy())
+            for v in event.summary.value:
+                if v.metadata.plugin_data.plugin_name == "scalars":
+                    out.setdefault(v.tag, {})[event.step] = float(tf.make_ndarray(v.tensor))
+                elif v.metadata.plugin_data.plugin_name == "images":
+                    out.setdefault(v.tag, {})[event.step] = 1.0
+    return out
+
+
+def test_tiny_model_overfits_and_exported_model_decodes_its_training_people(synthetic, tmp_path):
+    import cv2
+
+    from pose_core.data.readers import read_coco
+    from pose_core.data.sample import to_layout
+    from pose_core.estimator import PoseEstimator
+    from pose_core.layouts import OPENPOSE18
+    from pose_core.training.trainer import Trainer
+
+    recipe = _tiny(synthetic, tmp_path / "run")
+    result = Trainer(recipe).fit()
+    assert result["steps"] == recipe["training"]["steps"] and not result["stopped_early"]
+
+    scalars = _scalars(tmp_path / "run" / "tensorboard")
+    losses = scalars["loss/total"]
+    first, last = losses[min(losses)], losses[max(losses)]
+    assert last < 0.5 * first, losses
+    assert {"lr", "images_per_sec", "loss/stage1_heatmaps", "loss/stage2_pafs", "predicted_heatmaps"} <= set(scalars)
+
+    # The exported zoo-format model, through the estimator (preprocessing + PafCodec), finds each person.
+    est = PoseEstimator.from_file(str(tmp_path / "run" / "export"))
+    samples = to_layout(list(read_coco(synthetic)), OPENPOSE18)
+    for s in samples:
+        people = est(cv2.imread(s.image_path))
+        errs = _matched_errors(people, s.keypoints)
+        assert max(errs) < 4.0, (s.image_path, errs, len(people))
+
+    # `pose eval --model` on the same images: the COCO AP of an overfit model is high.
+    out = tmp_path / "eval.json"
+    from pose_core.cli import main
+    assert main(["eval", "--gt", str(synthetic), "--model", str(tmp_path / "run" / "export"),
+                 "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["stats"]["AP"] > 0.5
+
+
+def _train_subprocess(recipe_args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pose_core.cli", "train", str(TINY), *recipe_args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def test_sigkill_then_resume_continues_step_and_optimizer_state(synthetic, tmp_path):
+    work = tmp_path / "run"
+    args = [f"-o", f"data.annotations={synthetic}", "--work-dir", str(work), "--no-progress",
+            "-o", "training.steps=100000", "-o", "training.checkpoint_every=5", "-o", "training.keep_checkpoints=3",
+            "-o", "export.at_end=false"]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    proc = _train_subprocess(args, env)
+    ckpts = work / "checkpoints"
+    deadline = time.time() + 150
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            steps = sorted(int(p.name.split("-")[1]) for p in ckpts.glob("ckpt-*")) if ckpts.exists() else []
+            if steps and steps[-1] >= 15:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stdout.read()
+        proc.send_signal(signal.SIGKILL)   # no chance to clean up, possibly mid-save
+    finally:
+        proc.kill()
+        proc.wait()
+    saver_dir = AtomicCheckpointer.__new__(AtomicCheckpointer)
+    saver_dir.directory = ckpts
+    latest = max(AtomicCheckpointer.steps(saver_dir))
+    assert latest >= 15 and latest % 5 == 0
+    reader = tf.train.load_checkpoint(str(ckpts / f"ckpt-{latest}" / "state"))
+    saved = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
+
+    from pose_core.training.trainer import Trainer
+    trainer = Trainer(_tiny(synthetic, work, f"training.steps={latest + 3}", "training.checkpoint_every=5",
+                            "export.at_end=false"))
+    assert trainer.restored is not None and trainer.step == latest           # same step...
+    assert int(saved["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == latest
+    # ...and the optimizer state (Adam moments) is the saved one, value for value.
+    compared = 0
+    for i, var in enumerate(trainer.optimizer.variables):
+        key = f"optimizer/_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        if key in saved and saved[key].size > 1:
+            np.testing.assert_array_equal(var.numpy(), saved[key])
+            compared += 1
+    assert compared > 10 and any(np.abs(v.numpy()).sum() > 0 for v in trainer.optimizer.variables[1:])
+    result = trainer.fit()
+    assert result["start_step"] == latest and result["steps"] == latest + 3
+    assert (ckpts / f"ckpt-{latest + 3}").is_dir()
