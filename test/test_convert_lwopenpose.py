@@ -170,6 +170,19 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_a_file_cannot_change_how_the_next_one_loads(tmp_path, checkpoints):
+    """BUILD on an allowed global (here torch.FloatStorage) must not alter a shared object."""
+    evil = tmp_path / "build.pth"
+    # PROTO 2; GLOBAL torch.FloatStorage; {"dtype": "O"}; BUILD; STOP
+    evil.write_bytes(b"\x80\x02ctorch\nFloatStorage\n}X\x05\x00\x00\x00dtypeX\x01\x00\x00\x00Osb.")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(evil)
+    reference, path = checkpoints[1]
+    state = find_state_dict(load_checkpoint(path))
+    assert state["model.0.0.weight"].dtype == np.float32
+    assert np.array_equal(state["model.0.0.weight"], reference.state_dict()["model.0.0.weight"].numpy())
+
+
 def test_truncated_checkpoints_are_checkpoint_errors(tmp_path, checkpoints):
     _, path = checkpoints[1]
     data = path.read_bytes()

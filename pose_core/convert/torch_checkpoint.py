@@ -12,7 +12,9 @@ module's class - raises CheckpointError before it is called. Tensors come back a
 from __future__ import annotations
 
 import collections
+import functools
 import io
+import os
 import pickle
 import struct
 import zipfile
@@ -83,16 +85,22 @@ def _rebuild_parameter(data, *_ignored):   # nn.Parameter(data, requires_grad, h
     return data
 
 
-# (module, name) -> the object the unpickler hands out instead of importing anything.
+def _counter(*args, **kwargs):   # collections.Counter (e.g. MultiStepLR milestones) -> a plain dict
+    return dict(collections.Counter(*args, **kwargs))
+
+
+# (module, name) -> a FACTORY of the object the unpickler hands out instead of importing anything. A fresh
+# object per reference: the pickle BUILD opcode sets attributes on what it is given, and a shared object
+# would let one file change how the next one loads. Builtin types (OrderedDict, set) reject attributes.
 _SAFE_GLOBALS = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("collections", "Counter"): collections.Counter,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES},
+    ("collections", "OrderedDict"): lambda: collections.OrderedDict,
+    ("collections", "Counter"): lambda: functools.partial(_counter),
+    ("builtins", "set"): lambda: set,
+    ("builtins", "frozenset"): lambda: frozenset,
+    ("torch._utils", "_rebuild_tensor_v2"): lambda: functools.partial(_rebuild_tensor),
+    ("torch._utils", "_rebuild_tensor"): lambda: functools.partial(_rebuild_tensor),
+    ("torch._utils", "_rebuild_parameter"): lambda: functools.partial(_rebuild_parameter),
+    **{("torch", name): (lambda name=name: _StorageType(name)) for name in _STORAGE_DTYPES},
 }
 
 
@@ -105,7 +113,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         try:
-            return _SAFE_GLOBALS[(module, name)]
+            return _SAFE_GLOBALS[(module, name)]()
         except KeyError:
             raise CheckpointError(
                 f"{self._source}: refused: the pickle references {module}.{name}, which could run code "
@@ -215,6 +223,7 @@ def _unpickle(stream, source: str, storages: dict, zip_reader):
 
 def _load_legacy(path: Path) -> object:
     source = str(path)
+    size = os.path.getsize(path)
     with path.open("rb") as f:
         # The header pickles hold only ints/dicts, but go through the same restricted unpickler.
         magic = _unpickle(f, source, {}, None)
@@ -241,6 +250,9 @@ def _load_legacy(path: Path) -> object:
                 raise CheckpointError(f"{source}: malformed: storage {key} holds {numel} elements, "
                                       f"expected {storage.numel}")
             dtype = storage.storage_type.dtype
+            if numel < 0 or numel * dtype.itemsize > size - f.tell():   # never allocate past the file
+                raise CheckpointError(f"{source}: truncated: storage {key} needs {numel * dtype.itemsize} "
+                                      f"bytes, {size - f.tell()} left in the file")
             raw = f.read(numel * dtype.itemsize)
             if len(raw) < numel * dtype.itemsize:
                 raise CheckpointError(f"{source}: truncated: storage {key} has {len(raw)} of "
