@@ -16,7 +16,8 @@ STAMP="$BUILD/.inputs_sha256"
 PY="$VENV/bin/python"
 cd "$ROOT"
 
-HASH=$(cat msg/*.msg CMakeLists.txt package.xml scripts/build_msgs.sh | sha256sum | cut -d' ' -f1)
+# Inputs: the messages, the build files and the ROS wheels they are generated with.
+HASH=$(cat msg/*.msg CMakeLists.txt package.xml scripts/build_msgs.sh requirements/ros.txt | sha256sum | cut -d' ' -f1)
 if [ "${FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] \
    && [ -d "$VENV/lib/pose_ros/generated_py/pose_ros/msg" ]; then
   echo "build_msgs: messages up to date"
