@@ -397,7 +397,13 @@ def export_model(model, out_dir, formats: Iterable[str] = ("keras", "saved_model
     infer = inference_model(model)
     folded = fold_batchnorm(infer)
     w, h = input_size
-    x = np.random.default_rng(seed).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+    # Check input: a representative image when given (quantised formats are calibrated for images,
+    # not noise), else uniform noise.
+    x = None
+    if representative is not None:
+        x = next(iter(representative_images(representative, input_size, 1)()), [None])[0]
+    if x is None:
+        x = np.random.default_rng(seed).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
     reference = _keras_outputs(infer, x)
     result.checks["bn_fold"] = relative_error(reference, _keras_outputs(folded, x))
     if result.checks["bn_fold"] > 1e-4:
