@@ -97,13 +97,13 @@ def convert_lwopenpose_checkpoint(path: str | Path, *, layout: str = "openpose18
     """Build our Keras Lightweight OpenPose sized like the checkpoint and load it. Returns the training
     model (dict of every stage's heatmaps/PAFs); pose_core.models.inference_model() gives the network
     that feeds PafCodec (last stage's [heatmaps, PAFs])."""
-    from pose_core.layouts import get_layout
-    from pose_core.models import build_model
-    from pose_core.models.common import paf_channels
-
     source = str(path)
     state_dict = find_state_dict(load_checkpoint(path), source)
     params = infer_params(state_dict, source)
+
+    from pose_core.layouts import get_layout       # TensorFlow only once the file is known to be good
+    from pose_core.models import build_model
+    from pose_core.models.common import paf_channels
     target = get_layout(layout)
     want = (target.num_keypoints + 1, paf_channels(target))
     if (params["num_heatmaps"], params["num_pafs"]) != want:
