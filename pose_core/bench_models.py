@@ -103,7 +103,8 @@ def markdown(rows: list[dict], threads: int, runs: int) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['input']} | {r['stride']} | {r['params_m']:.2f} | {r['gflops']:.2f} | {r['gflops'] / 2:.2f} "
+        lines.append(f"| {r['name']} | {r['input']} | {r['stride']} | {r['params_m']:.2f} | {r['gflops']:.2f} "
+                     f"| {r['gflops'] / 2:.2f} "
                      f"| {r['fp32_mb']:.1f} | {r['fp32_ms']:.1f} | {r['int8_mb']:.1f} | {r['int8_ms']:.1f} |")
     return "\n".join(lines) + "\n"
 

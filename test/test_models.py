@@ -112,7 +112,8 @@ def test_init_weights_by_name(lightweight, tmp_path, caplog):
     npz = tmp_path / "first.npz"
     np.savez(npz, **{"model.0.0/kernel": lightweight.get_layer("model.0.0").kernel.numpy()})
     part = build_model("lightweight_openpose", alpha=0.25, num_channels=32, init_weights=npz)
-    np.testing.assert_array_equal(part.get_layer("model.0.0").kernel, lightweight.get_layer("model.0.0").kernel)
+    np.testing.assert_array_equal(part.get_layer("model.0.0").kernel,
+                                  lightweight.get_layer("model.0.0").kernel)
 
 
 def test_bad_names_and_layouts():

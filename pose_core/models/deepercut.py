@@ -10,7 +10,8 @@ subsampled shortcut, BN eps 1e-5 with scale. Layer names are the slim scopes wit
 Input: RGB 0..255, ImageNet mean pixel subtracted inside the model (as pose-tensorflow does).
 
 Outputs (training): heatmaps (K, logits: train with sigmoid cross-entropy), locref (2K: dx, dy per
-keypoint interleaved, in units of locref_stdev pixels; Huber loss), intermediate_heatmaps (K logits, if enabled).
+keypoint interleaved, in units of locref_stdev pixels; Huber loss), intermediate_heatmaps (K logits,
+if enabled). The intermediate head's name is ours; check it against a checkpoint before importing.
 Inference: [sigmoid(heatmaps), locref] - two outputs for the heatmap codec with
 {stride, refine: offsets, locref_stdev: 7.2801}.
 """
