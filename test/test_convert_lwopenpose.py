@@ -90,6 +90,24 @@ def test_legacy_format_and_module_prefix_load_identically(tmp_path, checkpoints)
         assert np.array_equal(a[key], tensor.numpy()) and np.array_equal(b[key], tensor.numpy()), key
 
 
+def test_legacy_checkpoint_saved_from_gpu_loads(tmp_path, checkpoints):
+    """Older releases were saved from CUDA tensors: their legacy pickle names torch.cuda.FloatStorage and
+    location cuda:0. Built here from a CPU save (this machine has no GPU) by patching exactly those bytes."""
+    reference, _ = checkpoints[1]
+    buf = io.BytesIO()
+    torch.save({"state_dict": reference.state_dict()}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    assert data.count(b"ctorch\nFloatStorage\n") >= 1
+    data = data.replace(b"ctorch\nFloatStorage\n", b"ctorch.cuda\nFloatStorage\n")
+    data = data.replace(b"ctorch\nLongStorage\n", b"ctorch.cuda\nLongStorage\n")
+    data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+    path = tmp_path / "gpu_legacy.pth"
+    path.write_bytes(data)
+    state = find_state_dict(load_checkpoint(path))
+    for key, tensor in reference.state_dict().items():
+        assert np.array_equal(state[key], tensor.numpy()), key
+
+
 def test_converter_works_without_torch(checkpoints, tmp_path):
     """torch is a test dependency only: convert in a process where importing torch fails."""
     _, path = checkpoints[1]

@@ -101,6 +101,9 @@ _SAFE_GLOBALS = {
     ("torch._utils", "_rebuild_tensor"): lambda: functools.partial(_rebuild_tensor),
     ("torch._utils", "_rebuild_parameter"): lambda: functools.partial(_rebuild_parameter),
     **{("torch", name): (lambda name=name: _StorageType(name)) for name in _STORAGE_DTYPES},
+    # Legacy files saved from GPU tensors (as training checkpoints usually are) name the CUDA classes;
+    # the location is ignored: everything is loaded into host memory.
+    **{("torch.cuda", name): (lambda name=name: _StorageType(name)) for name in _STORAGE_DTYPES},
 }
 
 
