@@ -194,3 +194,11 @@ def test_init_weights_keras_h5_same_architecture(lightweight, tmp_path):
                         init_weights=path)
     x = _image(seed=6)
     np.testing.assert_array_equal(again(x)["stage3_pafs"], lightweight(x)["stage3_pafs"])
+
+
+def test_flop_count_of_a_known_layer():
+    # The benchmark's GFLOPs: one 3x3 conv 3->8 at stride 1 on 32x16 = 2 * 32*16 * 3*3*3*8 FLOPs (+bias).
+    from pose_core.bench_models import count_flops
+    x = keras.Input((16, 32, 3))
+    model = keras.Model(x, keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x))
+    assert count_flops(model, (32, 16)) == 2 * 32 * 16 * 3 * 3 * 3 * 8
