@@ -389,6 +389,9 @@ def export_model(model, out_dir, formats: Iterable[str] = ("keras", "saved_model
     meta = model_metadata(model)
     if not meta:
         raise ModelError(f"{model.name}: no pose metadata (build it with pose_core.models.build_model)")
+    if input_size and meta.get("fixed_input_size") and list(input_size) != list(meta["input_size"]):
+        raise ExportError(f"{meta['architecture']} was built for a fixed {meta['input_size']} input; "
+                          f"cannot export it at {list(input_size)} (rebuild with that input_size)")
     input_size = tuple(input_size or meta.get("input_size") or (368, 368))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

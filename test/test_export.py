@@ -128,6 +128,9 @@ def test_bad_requests(model, tmp_path):
         export_model(model, tmp_path, ["tflite_int8"])
     with pytest.raises(ExportError, match="no images"):
         export_model(model, tmp_path, ["tflite_int8"], representative=tmp_path)
+    fixed = build_model("cpm_mobilenet_v2", alpha=0.25, stages=1, input_size=(96, 96))
+    with pytest.raises(ExportError, match="fixed"):
+        export_model(fixed, tmp_path, ["tflite_fp32"], input_size=(128, 128))
 
 
 def test_cli(model, tmp_path, capsys):
