@@ -274,3 +274,10 @@ def test_sigkill_then_resume_continues_step_and_optimizer_state(synthetic, tmp_p
     result = trainer.fit()
     assert result["start_step"] == latest and result["steps"] == latest + 3
     assert (ckpts / f"ckpt-{latest + 3}").is_dir()
+
+    # Export on demand from the newest checkpoint: a zoo entry the estimator can load.
+    from pose_core.cli import main
+    from pose_core.estimator import PoseEstimator
+    assert main(["train", str(TINY), "-o", f"data.annotations={synthetic}", "--work-dir", str(work),
+                 "--export-only"]) == 0
+    assert PoseEstimator.from_file(str(work / "export")).layout.name == "openpose18"
