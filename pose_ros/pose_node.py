@@ -18,9 +18,8 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -78,22 +77,17 @@ class PoseNode(Node):
         self.pub_annotated = self.create_publisher(Image, self.p["annotated_topic"], 5)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-        # Subscriptions get their own callback group: a model reload (parameter service, default group)
-        # can take seconds and must not stop frames from arriving.
-        group = MutuallyExclusiveCallbackGroup()
         if self.p["compressed"]:
             topic = self.p["image_topic"].rstrip("/") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_image, qos_in, callback_group=group)
+            self.create_subscription(CompressedImage, topic, self._on_image, qos_in)
         else:
             topic = self.p["image_topic"]
-            self.create_subscription(Image, topic, self._on_image, qos_in, callback_group=group)
+            self.create_subscription(Image, topic, self._on_image, qos_in)
         self._depth: deque = deque(maxlen=10)
         self._camera_info: CameraInfo | None = None
         if self.p["depth"]:
-            self.create_subscription(Image, self.p["depth_topic"], self._on_depth, qos_in,
-                                     callback_group=group)
-            self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_camera_info, qos_in,
-                                     callback_group=group)
+            self.create_subscription(Image, self.p["depth_topic"], self._on_depth, qos_in)
+            self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_camera_info, qos_in)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="pose_inference", daemon=True)
@@ -269,7 +263,9 @@ def main(args=None) -> int:
         rclpy.logging.get_logger("pose_node").fatal(f"cannot start: {e}")
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor(num_threads=2)
+    # Single-threaded: a multi-threaded executor's dispatch cost ~2 ms per frame here (bench_node). The price:
+    # during a model reload (parameter callback) no frames are taken; DDS keeps the newest qos_depth ones.
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
