@@ -13,7 +13,7 @@ cd "$ROOT"
 . "$VENV/bin/activate"
 
 INPUT=${1:-${POSE_TEST_IMAGES:-$ROOT/../shared/data/images}}
-OUT=${2:-${OUT:-$ROOT/demo_out}}
+OUT=${2:-${OUT:-$ROOT/out/demo}}       # out/ is git-ignored
 RATE=$(python3 -c "import sys; print(float(sys.argv[1]))" "${RATE:-2}")   # a ROS double parameter
 MAX_FRAMES=${MAX_FRAMES:-0}
 [ -e "$INPUT" ] || { echo "demo: input not found: $INPUT (set POSE_TEST_IMAGES or pass a folder/video)" >&2; exit 1; }
