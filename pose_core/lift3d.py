@@ -31,6 +31,12 @@ def check_intrinsics(k: np.ndarray) -> np.ndarray:
     return k
 
 
+def scale_intrinsics(k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
+    """K of a camera calibrated at from_size (w, h), for the same camera delivering to_size images."""
+    sx, sy = to_size[0] / float(from_size[0]), to_size[1] / float(from_size[1])
+    return np.diag([sx, sy, 1.0]) @ np.asarray(k, np.float64).reshape(3, 3)
+
+
 def robust_depth(depth_m: np.ndarray, u: np.ndarray, v: np.ndarray, window: int = 5,
                  min_depth: float = 0.05, max_depth: float = 50.0) -> np.ndarray:
     """Median of valid depths in a window x window patch around each (u, v) pixel; NaN where none is valid.

@@ -10,8 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose_core.lift3d import lift_people
-from pose_core.people import Person
 from pose_core.tracking import PoseTracker
+
+
+def nearest_in_time(stamps: list[float], t: float, max_dt: float) -> int | None:
+    """Index of the stamp closest to t, or None if none is within max_dt seconds."""
+    if not stamps:
+        return None
+    i = int(np.argmin(np.abs(np.asarray(stamps) - t)))
+    return i if abs(stamps[i] - t) <= max_dt else None
 
 
 @dataclass

@@ -28,7 +28,7 @@ from visualization_msgs.msg import MarkerArray
 from pose_core.draw import draw_people
 from pose_core.errors import ImageError, PoseError
 from pose_core.estimator import PoseEstimator
-from pose_core.lift3d import check_intrinsics, depth_to_metres
+from pose_core.lift3d import check_intrinsics, depth_to_metres, scale_intrinsics
 from pose_core.tracking import PoseTracker
 from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr, image_to_numpy, numpy_to_image
 from pose_ros.mailbox import LatestMailbox
@@ -36,7 +36,7 @@ from pose_ros.markers import people_to_markers
 from pose_ros.messages import people_to_msg, stamp_seconds
 from pose_ros.msg import PersonArray
 from pose_ros.params import MODEL_PARAMS, POSE_NODE_PARAMS, declare, values
-from pose_ros.pipeline import DepthFrame, FramePipeline
+from pose_ros.pipeline import DepthFrame, FramePipeline, nearest_in_time
 from pose_ros.stats import NodeStats
 
 
@@ -196,23 +196,17 @@ class PoseNode(Node):
 
     def _match_depth(self, stamp, size: tuple[int, int]) -> DepthFrame | None:
         """The depth frame nearest in stamp (within depth_max_dt) and a usable K; None (2D only) otherwise."""
-        t = stamp_seconds(stamp)
-        candidates = [(abs(stamp_seconds(d.header.stamp) - t), i) for i, d in enumerate(list(self._depth))]
-        info = self._camera_info
-        if not candidates or info is None:
-            self.stats.count("depth_unmatched")
-            return None
-        dt, i = min(candidates)
-        if dt > self.p["depth_max_dt"]:
+        frames, info = list(self._depth), self._camera_info
+        i = nearest_in_time([stamp_seconds(d.header.stamp) for d in frames], stamp_seconds(stamp),
+                            self.p["depth_max_dt"])
+        if i is None or info is None:
             self.stats.count("depth_unmatched")
             return None
         try:
             k = check_intrinsics(np.asarray(info.k))
             if info.width and info.height and (info.width, info.height) != size:
-                # CameraInfo for another resolution of the same camera: scale K to this image.
-                s = np.diag([size[0] / info.width, size[1] / info.height, 1.0])
-                k = s @ k
-            depth_m = depth_to_metres(image_to_numpy(list(self._depth)[i], self.p["max_pixels"]))
+                k = scale_intrinsics(k, (info.width, info.height), size)   # calibrated at another resolution
+            depth_m = depth_to_metres(image_to_numpy(frames[i], self.p["max_pixels"]))
         except ImageError as e:
             self.stats.count("bad_depth")
             self.get_logger().warning(f"depth not used for this frame: {e}")

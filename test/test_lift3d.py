@@ -4,7 +4,8 @@ import pytest
 
 from pose_core.errors import ImageError
 from pose_core.layouts import COCO17
-from pose_core.lift3d import backproject, check_intrinsics, depth_to_metres, lift_people, robust_depth
+from pose_core.lift3d import (backproject, check_intrinsics, depth_to_metres, lift_people, robust_depth,
+                               scale_intrinsics)
 from pose_core.people import Person
 
 K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
@@ -64,3 +65,15 @@ def test_half_resolution_depth_is_sampled_at_scaled_pixels():
 def test_unusable_intrinsics_raise(k):
     with pytest.raises(ImageError, match="intrinsics"):
         check_intrinsics(np.asarray(k, float))
+
+
+def test_scale_intrinsics_to_another_resolution():
+    k2 = scale_intrinsics(K, (640, 480), (1280, 960))
+    np.testing.assert_allclose(k2, [[1000, 0, 640], [0, 1000, 480], [0, 0, 1]])
+
+
+def test_nearest_in_time_matches_depth_by_stamp():
+    from pose_ros.pipeline import nearest_in_time
+    assert nearest_in_time([1.0, 1.033, 1.066], 1.04, 0.02) == 1
+    assert nearest_in_time([1.0, 1.033], 1.2, 0.05) is None
+    assert nearest_in_time([], 1.0, 1.0) is None

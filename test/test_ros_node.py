@@ -75,6 +75,18 @@ def test_photos_give_people_with_the_image_header_and_size(graph, images_dir):
             seen = [k for k in p.keypoints if k.score > 0]
             assert seen and all(0 <= k.x <= img.shape[1] and 0 <= k.y <= img.shape[0] for k in seen)
             assert p.width > 0 and p.height > 0 and 0 < p.score <= 1.0 + 1e-6
+    # The annotated image and the (2D: no depth for these frames) markers of the last frame.
+    stamp = result.header.stamp
+    assert graph.wait_for(lambda: any(a.header.stamp == stamp for a in graph.annotated), 10)
+    annotated = next(a for a in graph.annotated if a.header.stamp == stamp)
+    assert annotated.header.frame_id == result.header.frame_id and annotated.encoding == "bgr8"
+    assert (annotated.width, annotated.height) == (img.shape[1], img.shape[0])
+    assert graph.wait_for(lambda: any(m.header.stamp == stamp for a in graph.markers for m in a.markers), 10)
+    arr = next(a for a in graph.markers if a.markers[-1].header.stamp == stamp)
+    assert arr.markers[0].action == Marker.DELETEALL               # last frame's people are cleared
+    joints = [m for m in arr.markers if m.ns == "joints"]
+    assert len(joints) == len(result.persons)
+    assert all(pt.z == pytest.approx(1.0) for m in joints for pt in m.points)   # the virtual image plane
 
 
 def test_keypoints_are_in_pixels_of_the_sent_image(graph, images_dir):

@@ -93,3 +93,4 @@ def test_smoothing_keeps_undetected_keypoints_at_zero_and_restarts_reappearing_o
     p2.keypoints[3] = 0.0
     tracker.update([p2], 2 / 30)
     assert (p2.keypoints[3] == 0).all()
+
