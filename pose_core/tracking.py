@@ -87,17 +87,21 @@ class PoseTracker:
     (stamp in seconds, used by the smoother); returns the same people with ids (and smoothed keypoints)."""
 
     def __init__(self, min_similarity: float = 0.3, max_age: int = 10, smoothing: bool = False,
-                 min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0):
+                 min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0, first_id: int = 0):
         if not 0.0 <= min_similarity <= 1.0:
             raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
         self.min_similarity, self.max_age, self.smoothing = min_similarity, max_age, smoothing
         self._filter_args = (min_cutoff, beta, d_cutoff)
         self._tracks: list[_Track] = []
         self._layout: KeypointLayout | None = None
-        self._next_id = 0
+        self._next_id = first_id   # a replacement tracker continues the numbering: ids are never reused
 
     def reset(self) -> None:
         self._tracks, self._layout = [], None
+
+    @property
+    def next_id(self) -> int:
+        return self._next_id
 
     @property
     def num_tracks(self) -> int:

@@ -65,6 +65,7 @@ class PoseNode(Node):
         self.pipeline = FramePipeline(load_estimator(self.p))
         self.pipeline.warm_up()
         self._tracker_config = None
+        self._last_next_id = 0                 # ids continue across tracker rebuilds (never reused)
         self._apply_result_params()
         self.get_logger().info(f"model ready: {self.pipeline.estimator.describe()}")
 
@@ -132,7 +133,7 @@ class PoseNode(Node):
         if not self.p["tracking"]:
             return None
         return PoseTracker(self.p["tracking_min_similarity"], self.p["tracking_max_age"], self.p["smoothing"],
-                           self.p["smoothing_min_cutoff"], self.p["smoothing_beta"])
+                           self.p["smoothing_min_cutoff"], self.p["smoothing_beta"], first_id=self._last_next_id)
 
     def _apply_result_params(self) -> None:
         pl = self.pipeline
@@ -141,6 +142,8 @@ class PoseNode(Node):
         wanted = tuple(self.p[k] for k in ("tracking", "tracking_min_similarity", "tracking_max_age",
                                            "smoothing", "smoothing_min_cutoff", "smoothing_beta"))
         if wanted != self._tracker_config:      # a new tracker only when its settings change
+            if pl.tracker is not None:
+                self._last_next_id = pl.tracker.next_id
             pl.tracker = self._make_tracker()
             self._tracker_config = wanted
 
@@ -178,11 +181,12 @@ class PoseNode(Node):
         self.stats.estimator_ms.add(timing["total"])
         self.stats.latency_ms.add((done - frame.received) * 1000.0)
         self.stats.age_ms.add((time.time() - stamp_seconds(msg.header.stamp)) * 1000.0)
-        if p["publish_markers"]:
+        # Drawing and markers cost CPU on every frame: only when someone listens.
+        if p["publish_markers"] and self.pub_markers.get_subscription_count():
             self.pub_markers.publish(people_to_markers(people, msg.header, (w, h),
                                                        depth.k if depth is not None else self._k_or_none(),
                                                        use_3d=depth is not None))
-        if p["publish_annotated"]:
+        if p["publish_annotated"] and self.pub_annotated.get_subscription_count():
             self.pub_annotated.publish(numpy_to_image(draw_people(bgr, people), "bgr8", Image, msg.header))
 
     def _k_or_none(self) -> np.ndarray | None:

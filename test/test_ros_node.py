@@ -174,6 +174,19 @@ def test_tracking_ids_stable_over_a_replayed_sequence(graph, images_dir):
     assert all(i >= 0 for i in orders[0])
 
 
+def test_tracking_off_at_runtime_gives_id_minus_one(graph, images_dir):
+    before = send(graph, graph.image_msg(photo(images_dir, "p2.jpg"), time.time(), FRAME))
+    (res,) = graph.set_parameters(tracking=False)
+    assert res.successful
+    try:
+        result = send(graph, graph.image_msg(photo(images_dir, "p2.jpg"), time.time(), FRAME))
+        assert result.persons and all(p.id == -1 for p in result.persons)
+    finally:
+        assert graph.set_parameters(tracking=True)[0].successful
+    result = send(graph, graph.image_msg(photo(images_dir, "p2.jpg"), time.time(), FRAME))
+    assert result.persons and min(p.id for p in result.persons) > max(p.id for p in before.persons)   # not reused
+
+
 def test_flood_never_builds_a_backlog(graph, images_dir):
     """60 frames at ~100 Hz, far faster than inference: the node drops, never queues; processed frames
     stay young and the last frame published is the last one processed."""

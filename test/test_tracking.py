@@ -94,3 +94,12 @@ def test_smoothing_keeps_undetected_keypoints_at_zero_and_restarts_reappearing_o
     tracker.update([p2], 2 / 30)
     assert (p2.keypoints[3] == 0).all()
 
+
+
+def test_replacement_tracker_continues_the_id_numbering():
+    first = PoseTracker()
+    first.update([person(0, 0), person(300, 0)], 0.0)
+    second = PoseTracker(first_id=first.next_id)
+    p = person(0, 0)
+    second.update([p], 0.1)
+    assert p.track_id == 2
