@@ -188,24 +188,27 @@ def test_tracking_off_at_runtime_gives_id_minus_one(graph, images_dir):
 
 
 def test_flood_never_builds_a_backlog(graph, images_dir):
-    """60 frames at ~100 Hz, far faster than inference: the node drops, never queues; processed frames
-    stay young and the last frame published is the last one processed."""
+    """120 frames as fast as this process can publish them (far faster than inference): the node drops,
+    never queues; processed frames stay young and the last frame published is the last one processed.
+    A queue would need ~120 inference times (seconds) to drain."""
     img = photo(images_dir, "p2.jpg")
     before = len(graph.poses)
+    dropped_before = int(graph.latest_diagnostics().get("frames_dropped", 0))
     stamps = []
-    for _ in range(60):
+    for _ in range(120):
         msg = graph.image_msg(img, time.time(), FRAME)
         stamps.append(stamp_seconds(msg.header.stamp))
         graph.publish(msg)
-        time.sleep(0.01)
+        time.sleep(0.002)
     last = graph.result_for(make_stamp(stamps[-1]), timeout=30)
     assert last is not None, "the latest frame was not processed"
     sent = set(stamps)
     got = [(t, m) for t, m in graph.poses[before:] if stamp_seconds(m.header.stamp) in sent]
     ages = [t - stamp_seconds(m.header.stamp) for t, m in got]
-    assert len(got) < 40, f"{len(got)} of 60 frames processed: frames were queued, not dropped"
-    assert max(ages) < 2.0, f"processed frames up to {max(ages):.2f} s old: a backlog built up"
-    assert graph.wait_for(lambda: int(graph.latest_diagnostics().get("frames_dropped", 0)) >= 20, 10)
+    assert len(got) < len(stamps) / 2, f"{len(got)} of {len(stamps)} frames processed: frames were queued"
+    assert max(ages) < 1.5, f"processed frames up to {max(ages):.2f} s old: a backlog built up"
+    assert graph.wait_for(
+        lambda: int(graph.latest_diagnostics().get("frames_dropped", 0)) - dropped_before >= len(stamps) / 2, 10)
 
 
 def bad_images(w: int = 64, h: int = 48) -> dict[str, Image]:
