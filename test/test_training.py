@@ -325,3 +325,62 @@ def test_mirrored_strategy_over_two_replicas(synthetic, tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["replicas"] == 2 and out["steps"] == 4 and np.isfinite(out["loss"])
     assert out["checkpoint"].endswith("ckpt-4")
+
+
+_WORKER = r'''
+import sys, json
+from pose_core.training.recipe import load_recipe
+from pose_core.training.trainer import Trainer
+trainer = Trainer(load_recipe(sys.argv[1], sys.argv[2:]))   # distribute: auto -> TF_CONFIG -> multi-worker
+result = trainer.fit()
+print(json.dumps({"strategy": type(trainer.strategy).__name__, "chief": trainer.chief,
+                  "replicas": trainer.strategy.num_replicas_in_sync, "steps": result["steps"],
+                  "loss": result["loss"]}))
+'''
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_strategy_from_tf_config(synthetic, tmp_path):
+    """Two worker processes on 127.0.0.1 (TF_CONFIG), as on two machines: one synchronous run, the chief
+    (worker 0) alone writes checkpoints; a second launch of both resumes from the shared directory."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+
+    def launch(steps):
+        args = [f"data.annotations={synthetic}", f"work_dir={tmp_path / 'run'}", "training.progress=false",
+                f"training.steps={steps}", "training.log_every=1", "training.checkpoint_every=2",
+                "export.at_end=false"]
+        procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(TINY), *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=dict(
+                                      os.environ, CUDA_VISIBLE_DEVICES="",
+                                      TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
+                 for i in range(2)]
+        outs = []
+        for p in procs:
+            try:
+                out, err = p.communicate(timeout=240)
+            finally:
+                p.kill()
+            assert p.returncode == 0, err[-3000:]
+            outs.append(json.loads(out.strip().splitlines()[-1]))
+        return outs
+
+    first = launch(2)
+    assert [o["chief"] for o in first] == [True, False]
+    assert all("MultiWorker" in o["strategy"] or "CollectiveAllReduce" in o["strategy"] for o in first), first
+    assert all(o["replicas"] == 2 and o["steps"] == 2 for o in first), first
+    assert first[0]["loss"] == pytest.approx(first[1]["loss"])   # one synchronous computation
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["ckpt-2"]
+    assert not list((tmp_path / "run").glob(".worker-*"))         # the non-chief's scratch saves are gone
+    second = launch(4)
+    assert all(o["steps"] == 4 for o in second) and (ckpts / "ckpt-4").is_dir()

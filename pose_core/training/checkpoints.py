@@ -40,8 +40,12 @@ def _fsync_tree(path: Path) -> None:
 
 class AtomicCheckpointer:
     def __init__(self, directory: str | os.PathLike, checkpoint: tf.train.Checkpoint, model=None,
-                 keep: int = 3, is_chief: bool = True):
+                 keep: int = 3, is_chief: bool = True, scratch_dir: str | os.PathLike | None = None):
+        """directory: where checkpoints live (every worker of a multi-worker run restores from it, so it
+        must be on a shared filesystem there). scratch_dir: where a non-chief worker writes its
+        throw-away copy of each save (default: a hidden folder beside `directory`)."""
         self.directory = Path(directory)
+        self.scratch_dir = Path(scratch_dir) if scratch_dir else self.directory.parent / f".worker-{os.getpid()}"
         self.checkpoint = checkpoint
         self.model = model
         self.keep = keep
@@ -64,14 +68,15 @@ class AtomicCheckpointer:
         final = self.directory / f"ckpt-{step}"
         # Non-chief workers of a multi-worker run must take part in the save (collectives) but write
         # into a private directory that is thrown away.
-        tmp = self.directory / f".tmp-ckpt-{step}-{os.getpid()}"
+        base = self.directory if self.is_chief else self.scratch_dir
+        tmp = base / f".tmp-ckpt-{step}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.checkpoint.write(str(tmp / PREFIX))
         if self.model is not None:
             self.model.save_weights(str(tmp / WEIGHTS))
         if not self.is_chief:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
             return final
         _fsync_tree(tmp)
         if final.exists():           # same step saved twice (e.g. final save right after a periodic one)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 import time
 from pathlib import Path
@@ -69,8 +68,8 @@ class Trainer:
         self.metadata = model_metadata(self.model)
         self.loss = PoseLoss(global_batch, **(self.cfg.get("loss") or {}))
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
-        ckpt_dir = self.work_dir / "checkpoints" if self.chief else self.work_dir / f".worker-{os.getpid()}"
-        self.checkpointer = AtomicCheckpointer(ckpt_dir, self.checkpoint, model=self.model,
+        # Every worker restores from the chief's directory (shared filesystem); only the chief writes it.
+        self.checkpointer = AtomicCheckpointer(self.work_dir / "checkpoints", self.checkpoint, model=self.model,
                                                keep=self.cfg["keep_checkpoints"], is_chief=self.chief)
         restored = self.checkpointer.restore()
         if restored:
@@ -96,8 +95,13 @@ class Trainer:
             # Each worker reads its own shard of files.
             return self.strategy.distribute_datasets_from_function(
                 lambda ctx: fn(self.recipe, self.metadata, ctx.get_per_replica_batch_size(batch), seed, None, ctx))
-        return self.strategy.experimental_distribute_dataset(
-            fn(self.recipe, self.metadata, batch, seed, self.data_service, None))
+        ds = fn(self.recipe, self.metadata, batch, seed, self.data_service, None)
+        if self.data_service:
+            # Elements come from the service already split between consumers: no file sharding.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            ds = ds.with_options(options)
+        return self.strategy.experimental_distribute_dataset(ds)
 
     # ---- the step --------------------------------------------------------------------------------
     def _make_train_step(self):
