@@ -39,7 +39,9 @@ trap cleanup EXIT
 
 pose_node --ros-args "${PARAMS[@]}" -p model:="$MODEL" >"$OUT/pose_node.log" 2>&1 &
 NODE=$!; PIDS+=("$NODE")
-python -m pose_ros.demo_listener --out "$OUT" --idle 8 --startup 180 &
+# The listener stops once results stop coming: a few frame periods after the source's last frame.
+IDLE=$(python3 -c "import sys; print(max(3.0, 3.0 / float(sys.argv[1])))" "$RATE")
+python -m pose_ros.demo_listener --out "$OUT" --idle "$IDLE" --startup 180 &
 LISTENER=$!; PIDS+=("$LISTENER")
 # The source waits for the pose node's subscription (i.e. the model is loaded) before its first frame.
 pose_source --ros-args -p source:="$INPUT" -p rate:="$RATE" -p max_frames:="$MAX_FRAMES" \
