@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=16, help="timed steps/batches per measurement")
     p.add_argument("--images", type=int, default=24, help="synthetic images to generate")
+    p.add_argument("--image-size", default="640x480", help="synthetic image size WxH (COCO-like by default)")
     p.add_argument("--out", help="write the markdown table here too")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -48,7 +49,8 @@ def main(argv=None) -> int:
     from pose_core.training.trainer import Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
-    ann = generate_dataset(tmp / "data", images=args.images, seed=0)
+    iw, ih = (int(v) for v in args.image_size.lower().split("x"))
+    ann = generate_dataset(tmp / "data", images=args.images, seed=0, size=(iw, ih))
     recipe = load_recipe(args.recipe, [f"data.annotations={ann}", f"data.images={tmp / 'data' / 'images'}",
                                        f"work_dir={tmp / 'run'}", f"training.batch_size={args.batch}",
                                        "training.progress=false", "export.at_end=false",
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     lines = [
         f"Train vs input rate, `{name}` at {size[0]}x{size[1]}, batch {args.batch}, "
+        f"{args.images} synthetic {iw}x{ih} JPEGs, "
         f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} TF threads, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} "
         f"at the end (a shared machine); medians over {max(args.steps, 8)} windows of 10 batches "
