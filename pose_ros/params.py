@@ -59,6 +59,8 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "depth_window": Param(5, "side of the pixel window for the median depth per keypoint", (1, 31)),
     "depth_max_dt": Param(0.05, "max |stamp difference| (s) between a colour frame and its depth frame",
                           (0.0, 1.0)),
+    "depth_wait": Param(0.05, "max seconds to wait for the depth frame of a colour frame that arrived first",
+                        (0.0, 1.0)),
     "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
 }
 

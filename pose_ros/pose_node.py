@@ -200,9 +200,13 @@ class PoseNode(Node):
 
     def _match_depth(self, stamp, size: tuple[int, int]) -> DepthFrame | None:
         """The depth frame nearest in stamp (within depth_max_dt) and a usable K; None (2D only) otherwise."""
-        frames, info = list(self._depth), self._camera_info
-        i = nearest_in_time([stamp_seconds(d.header.stamp) for d in frames], stamp_seconds(stamp),
-                            self.p["depth_max_dt"])
+        t, deadline = stamp_seconds(stamp), time.monotonic() + self.p["depth_wait"]
+        while True:     # colour often arrives a little before its depth frame: wait up to depth_wait
+            frames, info = list(self._depth), self._camera_info
+            i = nearest_in_time([stamp_seconds(d.header.stamp) for d in frames], t, self.p["depth_max_dt"])
+            if (i is not None and info is not None) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.005)
         if i is None or info is None:
             self.stats.count("depth_unmatched")
             return None
