@@ -200,7 +200,8 @@ class PoseNode(Node):
 
     def _match_depth(self, stamp, size: tuple[int, int]) -> DepthFrame | None:
         """The depth frame nearest in stamp (within depth_max_dt) and a usable K; None (2D only) otherwise."""
-        t, deadline = stamp_seconds(stamp), time.monotonic() + self.p["depth_wait"]
+        # No wait while no depth stream has ever been seen (a depth camera that is not running).
+        t, deadline = stamp_seconds(stamp), time.monotonic() + (self.p["depth_wait"] if self._depth else 0.0)
         while True:     # colour often arrives a little before its depth frame: wait up to depth_wait
             frames, info = list(self._depth), self._camera_info
             i = nearest_in_time([stamp_seconds(d.header.stamp) for d in frames], t, self.p["depth_max_dt"])
