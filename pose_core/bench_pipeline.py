@@ -1,9 +1,10 @@
 """Input-pipeline throughput (images/s) for the Lightweight OpenPose recipe: OpenPose-18 PAF targets at
 stride 8, 368x368 input, batch 8, on COCO-sized (640x480) synthetic JPEGs. Each stage is timed as a
 cumulative pipeline (read+decode; + augmentation warp; + all targets = the training pipeline), with the
-same tf.data parallelism the trainer gets. Writes a markdown table; numbers are medians over repeats.
+same tf.data parallelism the trainer gets. Writes a markdown table; numbers are medians over rounds.
 
-    python -m pose_core.bench_pipeline [--images 64] [--batches 15] [--repeats 5] [--out bench/pipeline.md]
+    python -m pose_core.bench_pipeline [--images 64] [--batches 25] [--repeats 5] [--service-workers 2]
+        [--out bench/pipeline.md]
 """
 from __future__ import annotations
 
@@ -17,20 +18,21 @@ from pathlib import Path
 
 
 def _time_interleaved(datasets: dict, batches: int, batch_size: int, repeats: int) -> dict:
-    """Median images/s per dataset over `repeats` rounds of `batches` batches, after a warm-up. The
-    rounds visit every dataset in turn, so load from other processes on a shared machine hits every
-    stage alike instead of skewing one of them."""
-    iters = {name: iter(ds.repeat()) for name, ds in datasets.items()}
-    for it in iters.values():
-        for _ in range(3):
-            next(it)
+    """Median images/s per dataset over `repeats` rounds. A round visits every dataset in turn (so load
+    from other processes on a shared machine hits every stage alike) with a FRESH iterator: 3 warm-up
+    batches, then `batches` timed ones, then the iterator is dropped so its background threads stop and
+    cannot steal CPU from, or pre-compute for, the next measurement."""
     rates = {name: [] for name in datasets}
     for _ in range(repeats):
-        for name, it in iters.items():
+        for name, ds in datasets.items():
+            it = iter(ds)   # every stream is endless (repeated at its source, not restarted per epoch)
+            for _ in range(3):
+                next(it)
             start = time.perf_counter()
             for _ in range(batches):
                 next(it)
             rates[name].append(batches * batch_size / (time.perf_counter() - start))
+            del it
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
@@ -63,10 +65,11 @@ def run(args) -> str:
         return warp(image, matrix, size[::-1], 128.0)
 
     stages = {
-        "read + decode JPEG": tf.data.Dataset.from_tensor_slices(paths).map(decode, num_parallel_calls=AUTOTUNE)
+        "read + decode JPEG": tf.data.Dataset.from_tensor_slices(paths).repeat()
+        .map(decode, num_parallel_calls=AUTOTUNE)
         .batch(bs).map(lambda im: tf.cast(im, tf.float32)).prefetch(AUTOTUNE),
         "+ augmentation (affine warp)": tf.data.Dataset.from_tensor_slices((tf.range(len(samples), dtype=tf.int64),
-                                                                             paths))
+                                                                             paths)).repeat()
         .map(decode_warp, num_parallel_calls=AUTOTUNE).batch(bs).map(lambda im: tf.cast(im, tf.float32))
         .prefetch(AUTOTUNE),
         "+ targets (heatmaps, PAFs, masks) = training pipeline": make_dataset(
