@@ -99,3 +99,16 @@ def test_two_workers_serve_the_local_pipeline_elements(service, tmp_path):
         assert targets.keys() == r_targets.keys() == {"heatmaps", "pafs", "masks"}
         for key in targets:
             np.testing.assert_array_equal(targets[key], r_targets[key])
+
+
+def test_port_in_use_is_one_readable_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "pose_core.cli.data_service", "dispatcher", "--port", str(port)],
+                                capture_output=True, text=True, timeout=120,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 1
+    assert f"pose-data-service: error: could not start the tf.data service dispatcher on port {port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -11,10 +11,9 @@ dataset (and POSE_MASK_CACHE) paths as the trainer, e.g. on a shared filesystem.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-log = logging.getLogger("pose_core.data_service")
+from pose_core.errors import PoseError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +35,13 @@ def _strip_scheme(address: str) -> str:
     return address.split("://", 1)[1] if "://" in address else address
 
 
+def _start(server_class, config, what: str):
+    try:
+        return server_class(config)
+    except (RuntimeError, ValueError) as exc:   # gRPC bind failures, bad addresses
+        raise PoseError(f"could not start the tf.data service {what}: {exc} (port in use?)") from None
+
+
 def run(args) -> int:
     import tensorflow as tf   # imported late: `pose --help` stays fast
 
@@ -43,13 +49,13 @@ def run(args) -> int:
     if args.role == "dispatcher":
         config = service.DispatcherConfig(port=args.port, protocol="grpc", work_dir=args.work_dir,
                                           fault_tolerant_mode=bool(args.work_dir))
-        server = service.DispatchServer(config)
+        server = _start(service.DispatchServer, config, f"dispatcher on port {args.port}")
         port = server.target.rsplit(":", 1)[1]
         print(f"dispatcher listening on grpc://localhost:{port}", flush=True)
     else:
         config = service.WorkerConfig(dispatcher_address=_strip_scheme(args.dispatcher), protocol="grpc",
                                       port=args.port, worker_address=f"{args.host}:%port%")
-        server = service.WorkerServer(config)
+        server = _start(service.WorkerServer, config, f"worker on port {args.port}")
         print(f"worker listening on port {server._address.rsplit(':', 1)[1]} "
               f"(dispatcher {args.dispatcher})", flush=True)
     try:
@@ -62,9 +68,11 @@ def run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pose-data-service", description=__doc__.split("\n")[0])
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run(args)
+    try:
+        return run(parser.parse_args(argv))
+    except PoseError as exc:
+        print(f"pose-data-service: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
