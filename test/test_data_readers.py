@@ -123,8 +123,9 @@ def test_crowdpose_with_coco_layout_is_an_error(tmp_path):
 def test_aic_reader_converts_visibility(tmp_path):
     kp = [float(i) for j in range(14) for i in (10 + j, 50 + j, 1)]
     kp[2], kp[5] = 2, 3       # right_shoulder occluded, right_elbow unlabelled
-    data = [{"image_id": "abc", "keypoint_annotations": {"human1": kp},
-             "human_annotations": {"human1": [1, 2, 30, 80], "human2": [40, 40, 60, 90]}},
+    data = [{"image_id": "abc", "keypoint_annotations": {"human1": kp, "human3": [0, 0, 3] * 14},
+             "human_annotations": {"human1": [1, 2, 30, 80], "human2": [40, 40, 60, 90],
+                                   "human3": [0, 70, 5, 75]}},
             {"image_id": "empty", "keypoint_annotations": {}, "human_annotations": {}}]
     path = tmp_path / "aic.json"
     path.write_text(json.dumps(data))
@@ -134,7 +135,9 @@ def test_aic_reader_converts_visibility(tmp_path):
     assert s.image_path.endswith("abc.jpg") and s.image_size == (0, 0)
     assert s.keypoints[0, 0].tolist() == [10, 50, 1] and s.keypoints[0, 1].tolist() == [0, 0, 0]
     assert s.keypoints[0, 2, 2] == 2
-    assert s.ignore_regions == [[[40, 40, 60, 40, 60, 90, 40, 90]]]   # box without keypoints
+    # A box without keypoints and a person with nothing labelled are left out of the loss, and counted.
+    assert s.ignore_regions == [[[40, 40, 60, 40, 60, 90, 40, 90]], [[0, 70, 5, 70, 5, 75, 0, 75]]]
+    assert ds.counts["masked_no_keypoints"] == 2 and ds.counts["people"] == 1
     cv2.imwrite(str(tmp_path / "abc.jpg"), np.zeros((100, 80, 3), np.uint8))
     masked, = write_ignore_masks(ds.samples, tmp_path / "masks")     # size read from the image itself
     keep = cv2.imread(masked.mask_path, cv2.IMREAD_GRAYSCALE)
@@ -160,10 +163,11 @@ def _mat(path, joints_per_image):
 
 def test_deepercut_mat_reader(tmp_path):
     path = _mat(tmp_path / "dataset.mat", [
-        [[[0, 5, 6], [9, 50, 60], [15, 70, 80]], [[3, 1, 2]]],
+        [[[0, 5, 6], [9, 50, 60], [15, 70, 80]], [[3, 1, 2]], []],
         []])
     ds = read_dataset("mpii", path)
     assert ds.layout is MPII16 and len(ds) == 1 and ds.counts["skipped_no_people"] == 1
+    assert ds.counts["skipped_person_no_joints"] == 1
     s = ds[0]
     assert s.image_size == (160, 120) and s.image_path.endswith("im0.png") and s.num_people == 2
     assert s.keypoints[0, 9].tolist() == [50, 60, 2] and s.keypoints[0, 1, 2] == 0

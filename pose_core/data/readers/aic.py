@@ -27,7 +27,7 @@ def read_aic(ann_file: str | Path, images_dir: str | Path | None = None,
     if not isinstance(data, list):
         raise DatasetError(f"{path}: AI Challenger annotations must be a JSON list of image records")
     k = AIC14.num_keypoints
-    counts = {"people": 0, "skipped_no_people": 0}
+    counts = {"people": 0, "masked_no_keypoints": 0, "skipped_person_no_box": 0, "skipped_no_people": 0}
     samples = []
     for i, rec in enumerate(data):
         if not isinstance(rec, dict) or "image_id" not in rec:
@@ -37,7 +37,7 @@ def read_aic(ann_file: str | Path, images_dir: str | Path | None = None,
         box_anns = rec.get("human_annotations") or {}
         if not isinstance(kp_anns, dict) or not isinstance(box_anns, dict):
             raise DatasetError(f"{where}: keypoint_annotations / human_annotations must be objects")
-        people, boxes = [], []
+        people, boxes, unlabelled = [], [], []
         for human, values in sorted(kp_anns.items()):
             if not _number_list(values, 3 * k):
                 raise DatasetError(f"{where}, {human}: keypoints must be {3 * k} numbers")
@@ -47,19 +47,29 @@ def read_aic(ann_file: str | Path, images_dir: str | Path | None = None,
             kp = np.asarray(values, np.float32).reshape(k, 3)
             kp[:, 2] = [_TO_COCO_VISIBILITY[int(c)] for c in codes]
             kp[kp[:, 2] == 0] = 0
-            if not (kp[:, 2] > 0).any():
-                continue
             box = box_anns.get(human)
             if box is not None and not _number_list(box, 4):
                 raise DatasetError(f"{where}, {human}: human_annotations box must be 4 numbers")
+            if not (kp[:, 2] > 0).any():     # nothing labelled: like a box without keypoints
+                unlabelled.append(human)
+                continue
             if box is None:
                 pts = kp[kp[:, 2] > 0, :2]
                 box = [*pts.min(0), *pts.max(0)]
             people.append(kp)
             boxes.append(box)
-        # Boxes without keypoints are people the annotators did not label: leave them out of the loss.
-        ignore = [[[x0, y0, x1, y0, x1, y1, x0, y1]] for h, (x0, y0, x1, y1) in sorted(box_anns.items())
-                  if h not in kp_anns and _number_list([x0, y0, x1, y1], 4)]
+        # Boxes without (labelled) keypoints are people the annotators did not label: leave them out of
+        # the loss.
+        ignore = []
+        for human, box in sorted(box_anns.items()):
+            if human in kp_anns and human not in unlabelled:
+                continue
+            if not _number_list(box, 4):
+                raise DatasetError(f"{where}, {human}: human_annotations box must be 4 numbers")
+            x0, y0, x1, y1 = box
+            ignore.append([[x0, y0, x1, y0, x1, y1, x0, y1]])
+        counts["masked_no_keypoints"] += len(ignore)
+        counts["skipped_person_no_box"] += sum(h not in box_anns for h in unlabelled)
         if not people and skip_empty:
             counts["skipped_no_people"] += 1
             continue

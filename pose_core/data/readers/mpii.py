@@ -56,7 +56,7 @@ def read_deepercut_mat(mat_file: str | Path, images_dir: str | Path | None = Non
     if missing:
         raise DatasetError(f"{path}: dataset entries lack field(s) {', '.join(missing)}")
     k = layout.num_keypoints
-    counts = {"people": 0, "skipped_no_people": 0}
+    counts = {"people": 0, "skipped_person_no_joints": 0, "skipped_no_people": 0}
     samples = []
     for i, rec in enumerate(records):
         try:
@@ -81,6 +81,8 @@ def read_deepercut_mat(mat_file: str | Path, images_dir: str | Path | None = Non
                 kp[int(joint_id)] = (x, y, 2)
             if (kp[:, 2] > 0).any():
                 people.append(kp)
+            else:
+                counts["skipped_person_no_joints"] += 1
         if not people and skip_empty:
             counts["skipped_no_people"] += 1
             continue
