@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pose_core.codecs.heatmap import HeatmapCodec
 from pose_core.codecs.paf import PafCodec
 from pose_core.data.augment import AugmentConfig, letterbox_affine
 from pose_core.data.pipeline import keyed_permutation, make_dataset
@@ -162,3 +163,24 @@ def test_start_element_resumes_the_same_stream(figure, tmp_path):
         assert meta["index"] == r_meta["index"]
         np.testing.assert_array_equal(image, r_image)
         np.testing.assert_array_equal(targets["pafs"], r_targets["pafs"])
+
+
+def test_single_person_models_get_targets_for_the_centred_person_only(tmp_path):
+    samples = read_dataset("coco", generate_dataset(tmp_path / "d", images=2, seed=3, people=(3, 3), size=(320, 240),
+                                                    crowd_prob=0, unlabelled_person_prob=0))
+    codec = HeatmapCodec(COCO17, stride=8)
+    ds = make_dataset(samples, COCO17, codec, INPUT, 1, seed=1, return_meta=True, mask_dir=tmp_path)
+    several = 0
+    for _, targets, meta in ds.take(4):
+        kp = meta["keypoints"][0].numpy()
+        assert (kp[1:] == 0).all() and (kp[0, :, 2] > 0).any()       # one person kept
+        heat = targets["heatmaps"][0].numpy()
+        person = codec.decode([heat], INPUT)[0]
+        # Keypoints at least a cell inside the input (at the border the Gaussian is cut off).
+        labelled = (kp[0, :, 2] > 0) & (kp[0, :, :2] >= 8).all(-1) & (kp[0, :, :2] < INPUT[0] - 8).all(-1)
+        np.testing.assert_allclose(person.keypoints[labelled, :2], kp[0, labelled, :2], atol=1.0)
+        several += 1
+    assert several == 4
+    # The PAF (multi-person) pipeline keeps everyone in the crop.
+    (_, _, meta), = _elements(samples, 1, tmp_path, seed=1)
+    assert (meta["keypoints"][:, :, 2] > 0).any(-1).sum() >= 2

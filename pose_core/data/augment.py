@@ -36,6 +36,13 @@ def _uniform(seed, i, lo, hi):
     return tf.random.stateless_uniform([], seed=tf.stack([seed[0], seed[1] * 16 + i]), minval=lo, maxval=hi)
 
 
+def pick_person(seed, n):
+    """Index of the person the crop centres on (0 when there is nobody), drawn from the sample's seed."""
+    pick = tf.random.stateless_uniform([], seed=tf.stack([seed[0], seed[1] * 16]), minval=0,
+                                       maxval=tf.maximum(n, 1), dtype=tf.int32)
+    return tf.minimum(pick, tf.maximum(n - 1, 0))
+
+
 def random_affine(seed, image_size, boxes, input_size, cfg: AugmentConfig = AugmentConfig()):
     """Random source->input 3x3 matrix and flip flag.
 
@@ -44,10 +51,8 @@ def random_affine(seed, image_size, boxes, input_size, cfg: AugmentConfig = Augm
     input_size: python (w, h)."""
     w_in, h_in = float(input_size[0]), float(input_size[1])
     n = tf.shape(boxes)[0]
-    pick = tf.random.stateless_uniform([], seed=tf.stack([seed[0], seed[1] * 16]), minval=0,
-                                       maxval=tf.maximum(n, 1), dtype=tf.int32)
     whole = tf.stack([0.0, 0.0, image_size[0] - 1.0, image_size[1] - 1.0])
-    box = tf.cond(n > 0, lambda: tf.gather(boxes, tf.minimum(pick, n - 1)), lambda: whole)
+    box = tf.cond(n > 0, lambda: tf.gather(boxes, pick_person(seed, n)), lambda: whole)
     center = (box[:2] + box[2:]) / 2.0
     person_h = tf.maximum(box[3] - box[1], 8.0)
     scale = cfg.target_height * h_in / person_h * _uniform(seed, 1, *cfg.scale_range)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from pose_core.data.augment import (AugmentConfig, letterbox_affine, pixels_to_cells, random_affine,
-                                    transform_keypoints, warp)
+from pose_core.data.augment import (AugmentConfig, letterbox_affine, pick_person, pixels_to_cells,
+                                    random_affine, transform_keypoints, warp)
 from pose_core.data.sample import Sample, to_layout, write_ignore_masks
 from pose_core.data.targets import TargetGeometry, render_targets
 from pose_core.layouts import KeypointLayout
@@ -84,7 +84,7 @@ class _SampleTable:
 
 
 def make_element_fn(table: _SampleTable, layout: KeypointLayout, geo: TargetGeometry, input_size,
-                    seed: int, training: bool, augment: AugmentConfig):
+                    seed: int, training: bool, augment: AugmentConfig, centre_person_only: bool = False):
     """(g, i) -> dict(image uint8 (H, W, 3) RGB, targets..., index, keypoints (MAX_PEOPLE, K, 3))."""
     w_in, h_in = input_size
     map_w, map_h = geo.map_size(input_size)
@@ -96,9 +96,11 @@ def make_element_fn(table: _SampleTable, layout: KeypointLayout, geo: TargetGeom
         size = tf.cast(tf.stack([tf.shape(image)[1], tf.shape(image)[0]]), tf.float32)
         keypoints, boxes = table.people(i)
         if training:
-            matrix, flip = random_affine(tf.stack([tf.constant(seed, tf.int64), g]), size, boxes, input_size,
-                                         augment)
+            key = tf.stack([tf.constant(seed, tf.int64), g])
+            matrix, flip = random_affine(key, size, boxes, input_size, augment)
             fill = augment.fill_value
+            if centre_person_only:   # single-person models: targets for the person the crop centres on
+                keypoints = keypoints[pick_person(key, tf.shape(keypoints)[0]):][:1]
         else:
             matrix, flip, fill = letterbox_affine(size, input_size), tf.constant(False), 128.0
         image = warp(image, matrix, (h_in, w_in), fill_value=fill)
@@ -128,7 +130,7 @@ def make_element_fn(table: _SampleTable, layout: KeypointLayout, geo: TargetGeom
 def make_element_dataset(samples, layout: KeypointLayout, codec, input_size, seed: int = 0,
                          training: bool = True, epochs: int | None = None,
                          augment: AugmentConfig = AugmentConfig(), mask_dir=None,
-                         start_element: int = 0) -> tf.data.Dataset:
+                         start_element: int = 0, single_person: bool | None = None) -> tf.data.Dataset:
     """Unbatched elements (dicts) before any distribution; see make_dataset."""
     if codec.layout != layout:
         raise ValueError(f"codec layout {codec.layout.name} differs from the requested layout {layout.name}")
@@ -142,7 +144,9 @@ def make_element_dataset(samples, layout: KeypointLayout, codec, input_size, see
     log.info("pipeline: %d images, %d people, %d with ignore masks; %s targets at %dx%d, stride %d, %s",
              n, sum(s.num_people for s in samples), sum(bool(s.mask_path) for s in samples), layout.name,
              *input_size, geo.stride, "augmented" if training else "letterboxed")
-    element = make_element_fn(table, layout, geo, input_size, seed, training, augment)
+    if single_person is None:   # the single-person heatmap codec's models (CPM, Hourglass, DeeperCut)
+        single_person = getattr(codec, "name", "") == "heatmap"
+    element = make_element_fn(table, layout, geo, input_size, seed, training, augment, single_person)
     if training:
         total = 2 ** 62 if epochs is None else epochs * n
         ds = tf.data.Dataset.range(start_element, total)
@@ -161,7 +165,8 @@ def make_element_dataset(samples, layout: KeypointLayout, codec, input_size, see
 def make_dataset(samples, layout: KeypointLayout, codec, input_size, batch_size: int, seed: int = 0,
                  training: bool = True, data_service: str | None = None, epochs: int | None = None,
                  augment: AugmentConfig = AugmentConfig(), mask_dir=None, return_meta: bool = False,
-                 job_name: str | None = None, start_element: int = 0) -> tf.data.Dataset:
+                 job_name: str | None = None, start_element: int = 0,
+                 single_person: bool | None = None) -> tf.data.Dataset:
     """Batches of (images float32 RGB 0..255 (N, H, W, 3), targets dict) for training.
 
     samples: Samples or an AnnotatedDataset, in any layout convertible to `layout` (= codec.layout).
@@ -174,11 +179,13 @@ def make_dataset(samples, layout: KeypointLayout, codec, input_size, batch_size:
     return_meta: also yield meta {index (N,), keypoints (N, MAX_PEOPLE, K, 3) in input pixels}.
     start_element: first element of the stream (training only), e.g. step * batch_size when a run resumes
     from a checkpoint: the resumed run then sees exactly the batches the uninterrupted run would have.
+    single_person: render targets only for the person the crop centres on (training only; the others
+    stay in the image). None = True for the single-person "heatmap" codec, False otherwise.
     """
     if start_element and not training:
         raise ValueError("start_element applies to the training stream only")
     ds = make_element_dataset(samples, layout, codec, input_size, seed, training, epochs, augment, mask_dir,
-                              start_element)
+                              start_element, single_person)
     if data_service:
         ds = ds.apply(tf.data.experimental.service.distribute(
             processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=data_service,
