@@ -212,3 +212,13 @@ def test_unknown_format_and_missing_file(tmp_path):
         read_dataset("voc", tmp_path / "x.json")
     with pytest.raises(DatasetError, match="not found"):
         read_dataset("coco", tmp_path / "missing.json")
+
+
+def test_coco_default_images_dir_follows_cocos_layout(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "val2017").mkdir()
+    data = {"images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": [5, 5, 2] * 17}]}
+    ann = tmp_path / "annotations" / "person_keypoints_val2017.json"
+    ann.write_text(json.dumps(data))
+    assert read_dataset("coco", ann)[0].image_path == str((tmp_path / "val2017" / "a.jpg").resolve())

@@ -58,12 +58,23 @@ def _person_category(data: dict, path: Path, layout: KeypointLayout) -> int:
     return cat["id"]
 
 
+def default_images_dir(ann_file: Path) -> Path:
+    """<root>/images (our synthetic layout), else COCO's own <root>/<split> for
+    <root>/annotations/person_keypoints_<split>.json (e.g. train2017)."""
+    root = ann_file.parent.parent
+    split = ann_file.stem.split("_")[-1]
+    if not (root / "images").is_dir() and (root / split).is_dir():
+        return root / split
+    return root / "images"
+
+
 def read_coco(ann_file: str | Path, images_dir: str | Path | None = None, layout: KeypointLayout = COCO17,
               skip_empty: bool = True) -> AnnotatedDataset:
-    """Read a COCO-format keypoint file. images_dir defaults to <ann_file's dir>/../images.
+    """Read a COCO-format keypoint file. images_dir defaults to <ann_file's dir>/../images, or to
+    ../<split> as in COCO's own layout (annotations/person_keypoints_train2017.json + train2017/).
     skip_empty drops images without any labelled person (counted as skipped_no_people)."""
     path = Path(ann_file)
-    images_dir = Path(images_dir) if images_dir is not None else path.parent.parent / "images"
+    images_dir = Path(images_dir) if images_dir is not None else default_images_dir(path)
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
