@@ -239,24 +239,37 @@ def test_sigkill_then_resume_continues_step_and_optimizer_state(synthetic, tmp_p
             "-o", "training.steps=100000", "-o", "training.checkpoint_every=5", "-o", "training.keep_checkpoints=3",
             "-o", "export.at_end=false"]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-    proc = _train_subprocess(args, env)
     ckpts = work / "checkpoints"
-    deadline = time.time() + 150
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            steps = sorted(int(p.name.split("-")[1]) for p in ckpts.glob("ckpt-*")) if ckpts.exists() else []
-            if steps and steps[-1] >= 15:
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, proc.stdout.read()
-        proc.send_signal(signal.SIGKILL)   # no chance to clean up, possibly mid-save
-    finally:
-        proc.kill()
-        proc.wait()
-    saver_dir = AtomicCheckpointer.__new__(AtomicCheckpointer)
-    saver_dir.directory = ckpts
-    latest = max(AtomicCheckpointer.steps(saver_dir))
-    assert latest >= 15 and latest % 5 == 0
+
+    def steps_on_disk():
+        return sorted(int(p.name.split("-")[1]) for p in ckpts.glob("ckpt-*")) if ckpts.exists() else []
+
+    def run_until(min_step: int, sig: int) -> subprocess.Popen:
+        proc = _train_subprocess(args, env)
+        deadline = time.time() + 150
+        try:
+            while time.time() < deadline and proc.poll() is None:
+                if steps_on_disk() and steps_on_disk()[-1] >= min_step:
+                    break
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.stdout.read()
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+        return proc, proc.stdout.read()
+
+    # SIGTERM: the step in flight finishes, a checkpoint is written at exactly that step, exit 0.
+    proc, _ = run_until(10, signal.SIGTERM)
+    assert proc.returncode == 0
+    stopped_at = steps_on_disk()[-1]
+    assert stopped_at >= 10
+    # SIGKILL: no chance to clean up, possibly mid-save. That run had resumed from `stopped_at`.
+    proc, log = run_until(stopped_at + 10, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL and f"at step {stopped_at}" in log, log[-2000:]
+    latest = steps_on_disk()[-1]
+    assert latest >= stopped_at + 10 and latest % 5 == 0
     reader = tf.train.load_checkpoint(str(ckpts / f"ckpt-{latest}" / "state"))
     saved = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
 
