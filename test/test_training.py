@@ -399,3 +399,21 @@ def test_multi_worker_mirrored_strategy_from_tf_config(synthetic, tmp_path):
     assert not list((tmp_path / "run").glob(".worker-*"))         # the non-chief's scratch saves are gone
     second = launch(4)
     assert all(o["steps"] == 4 for o in second) and (ckpts / "ckpt-4").is_dir()
+
+
+def test_weights_only_stage_start_from_previous_stage_checkpoint(synthetic, tmp_path):
+    """The staged recipe: a 3-refinement-stage model starts from a 1-refinement-stage checkpoint by layer
+    name (shared layers copied, new stages random), with a fresh optimizer at step 0."""
+    from pose_core.models import build_model
+    from pose_core.training.trainer import Trainer
+
+    params = load_recipe(TINY)["model"]["params"]
+    previous = build_model("lightweight_openpose", **params)
+    ckpt = AtomicCheckpointer(tmp_path / "stage2", tf.train.Checkpoint(model=previous), model=previous).save(7)
+    trainer = Trainer(_tiny(synthetic, tmp_path / "stage3", "model.params.num_refinement_stages=3",
+                            f"model.init_checkpoint={ckpt}"))
+    assert trainer.step == 0 and trainer.restored is None
+    for name in ("model.1.3", "cpm.align.0", "initial_stage.heatmaps.1.0", "refinement_stages.0.trunk.0.initial.0"):
+        for new, old in zip(trainer.model.get_layer(name).weights, previous.get_layer(name).weights):
+            np.testing.assert_array_equal(new.numpy(), old.numpy())
+    assert {"stage4_heatmaps", "stage4_pafs"} <= set(trainer.model.output)
