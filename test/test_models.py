@@ -45,7 +45,8 @@ def test_lightweight_openpose_outputs(lightweight):
 
 def test_lightweight_published_size_and_torch_names():
     # Published: 4.1M parameters (MobileNetV1 alpha 1, 128-channel CPM, 1 refinement stage).
-    from pose_core.models.lightweight_openpose import load_torch_state_dict, torch_key_map
+    from pose_core.convert.lwopenpose import load_state_dict_into
+    from pose_core.models.lightweight_openpose import torch_key_map
     model = build_model("lightweight_openpose")
     assert 4.0e6 < model.count_params() < 4.2e6
     mapping = torch_key_map(model)
@@ -74,12 +75,12 @@ def test_lightweight_published_size_and_torch_names():
             torch_shape = shape
         state[key] = rng.normal(size=torch_shape).astype(np.float32)
     state["model.0.1.num_batches_tracked"] = np.array(0)
-    assert load_torch_state_dict(model, state) == []
+    assert load_state_dict_into(model, state) == len(mapping)
     k = model.get_layer("model.0.0").kernel.numpy()
     np.testing.assert_array_equal(k[1, 2, ::-1, 5], state["model.0.0.weight"][5, :, 1, 2])
     del state["cpm.conv.0.weight"]
     with pytest.raises(CheckpointError, match="cpm.conv.0.weight"):
-        load_torch_state_dict(model, state)
+        load_state_dict_into(model, state)
 
 
 def test_keras_save_reload_identical(lightweight, tmp_path):

@@ -144,29 +144,3 @@ def torch_key_map(model) -> dict[str, tuple[str, str, str]]:
             for t, k in _BN_VARS.items():
                 out[f"{layer.name}.{t}"] = (layer.name, k, "identity")
     return out
-
-
-def load_torch_state_dict(model, state_dict: dict, *, bgr_input: bool = True) -> list[str]:
-    """Assign a PyTorch state_dict (numpy arrays or tensors with .numpy()) to `model` via torch_key_map.
-    bgr_input: the published weights were trained on BGR images; flip model.0.0's input channels so the
-    Keras model takes RGB. Returns the state_dict keys that were not used (besides num_batches_tracked)."""
-    mapping = torch_key_map(model)
-    unused = [k for k in state_dict if k not in mapping and not k.endswith("num_batches_tracked")]
-    missing = [k for k in mapping if k not in state_dict]
-    if missing:
-        from pose_core.errors import CheckpointError
-        raise CheckpointError(f"state_dict lacks {len(missing)} tensors of this architecture "
-                              f"(first: {missing[0]}); wrong num_refinement_stages/num_channels?")
-    for key, (layer_name, var, transform) in mapping.items():
-        value = state_dict[key]
-        value = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
-        value = TRANSFORMS[transform](value)
-        if bgr_input and layer_name == "model.0.0" and var == "kernel":
-            value = value[:, :, ::-1, :]
-        variable = next(w for w in model.get_layer(layer_name).weights if w.name == var)
-        if tuple(variable.shape) != value.shape:
-            from pose_core.errors import CheckpointError
-            raise CheckpointError(f"{key}: shape {value.shape} does not fit {layer_name}/{var} "
-                                  f"{tuple(variable.shape)}")
-        variable.assign(value.astype(np.float32))
-    return unused
