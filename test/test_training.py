@@ -53,7 +53,7 @@ def test_every_recipe_loads_and_fits_its_builder(path, monkeypatch):
     builder = getattr(importlib.import_module(module), func)
     inspect.signature(builder).bind(**recipe["model"]["params"])   # every param is a real one
     build_lr_schedule(recipe["training"]["lr"])
-    assert recipe["data"]["annotations"].startswith("/data/")     # ${POSE_DATA} expanded
+    assert "${" not in recipe["data"]["annotations"]              # ${POSE_DATA} expanded
 
 
 def test_staged_lightweight_openpose_recipe_chain():
