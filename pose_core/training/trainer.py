@@ -125,7 +125,10 @@ class Trainer:
         return train_step
 
     def request_stop(self, *_):
-        """Finish the current step, checkpoint, and return from fit() (SIGTERM/SIGINT do this)."""
+        """Finish the current step, checkpoint, and return from fit() (SIGTERM/SIGINT do this); a
+        second signal while stopping interrupts at once."""
+        if self._stop:
+            raise KeyboardInterrupt
         self._stop = True
 
     # ---- the loop --------------------------------------------------------------------------------
