@@ -41,6 +41,7 @@ DEFAULTS: dict = {
         "image_every": 500,
         "progress": True,
         "distribute": "auto",          # auto | default | mirrored | multi_worker
+        "deterministic": False,        # tf.config.experimental.enable_op_determinism()
     },
     # bn_batches: training batches to re-estimate batch-norm statistics on before export (0 = keep the
     # moving averages); see pose_core/training/batchnorm.py.

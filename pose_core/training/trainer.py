@@ -45,6 +45,9 @@ class Trainer:
         self.dataset_fn = dataset_fn
         self._stop = False
         tf.keras.utils.set_random_seed(int(recipe.get("seed", 0)))
+        if self.cfg.get("deterministic"):
+            # Same recipe + seed -> the same weights, run after run (slower on some ops).
+            tf.config.experimental.enable_op_determinism()
         self._build()
 
     # ---- construction ---------------------------------------------------------------------------
