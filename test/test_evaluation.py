@@ -164,3 +164,43 @@ def test_pose_eval_cli_writes_results_json(tmp_path):
     # Garbage predictions: one readable line, exit status 1.
     pred_path.write_text('{"not": "a list"}')
     assert main(["eval", "--gt", str(gt_path), "--predictions", str(pred_path)]) == 1
+
+
+def test_pckh_straight_from_a_deepercut_dataset_mat(tmp_path):
+    """`pose eval --gt dataset.mat`: the MPII/DeeperCut file is read by the data reader and scored with
+    PCKh; ground truth fed back scores 100, predictions shifted by a full head size score 0."""
+    import scipy.io
+
+    from pose_core.cli import main
+
+    rng = np.random.default_rng(3)
+    rec = np.zeros((1, 2), dtype=[("image", object), ("size", object), ("joints", object)])
+    truth = []
+    for i in range(2):
+        xy = rng.uniform(20, 200, size=(16, 2))
+        xy[MPII16.index("head_top")] = (100, 20)
+        xy[MPII16.index("upper_neck")] = (100, 50)       # head size 30 px
+        rec[0, i]["image"] = np.array([f"im{i}.png"])
+        rec[0, i]["size"] = np.array([[3, 240, 320]])
+        cell = np.empty((1, 1), dtype=object)
+        cell[0, 0] = np.column_stack([np.arange(16), xy])
+        rec[0, i]["joints"] = cell
+        truth.append(xy)
+    mat = tmp_path / "dataset.mat"
+    scipy.io.savemat(str(mat), {"dataset": rec})
+
+    def score(shift):
+        preds = [{"image_id": i, "category_id": 1, "score": 1.0,
+                  "keypoints": np.column_stack([xy + shift, np.ones(16)]).ravel().tolist()}
+                 for i, xy in enumerate(truth)]
+        (tmp_path / "pred.json").write_text(json.dumps(preds))
+        out = tmp_path / "eval.json"
+        assert main(["eval", "--gt", str(mat), "--predictions", str(tmp_path / "pred.json"),
+                     "--out", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert result["metric"] == "pckh" and result["layout"] == "mpii16"
+        return result["stats"]["PCKh@0.5"]
+
+    assert score(0.0) == pytest.approx(100.0)
+    assert score(10.0) == pytest.approx(100.0)      # 10 px < 0.5 x 30 px
+    assert score(30.0) == pytest.approx(0.0)

@@ -84,7 +84,9 @@ def run(args) -> int:
             source = layout_for_count(k, args.pred_layout) if (args.pred_layout or k != layout.num_keypoints) else layout
             results = convert_results(results, source, layout)
     else:
-        images = Path(args.images) if args.images else Path(args.gt).resolve().parent.parent / "images"
+        gt = Path(args.gt).resolve()
+        images = Path(args.images) if args.images else (gt.parent if gt.suffix == ".mat"
+                                                         else gt.parent.parent / "images")
         if not images.is_dir():
             raise DatasetError(f"image folder {images} not found (give --images)")
         results = predict_dataset(args.model, coco, images, layout, args.flip_test)

@@ -41,7 +41,13 @@ def load_ground_truth(source) -> "COCO":
 
     if isinstance(source, COCO):
         return source
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, Path)) and Path(source).suffix == ".mat":
+        # DeeperCut / MPII dataset.mat: read with the data reader, evaluate as COCO keypoints.
+        from pose_core.data.readers import read_dataset
+        from pose_core.data.to_coco import samples_to_coco
+        dataset = read_dataset("mpii", source)
+        data = samples_to_coco(list(dataset), dataset.layout, Path(source).parent)
+    elif isinstance(source, (str, Path)):
         try:
             data = json.loads(Path(source).read_text())
         except (OSError, ValueError) as exc:
