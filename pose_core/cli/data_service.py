@@ -16,17 +16,24 @@ import sys
 from pose_core.errors import PoseError
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, not {port}")
+    return port
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="role", metavar="ROLE")
     sub.required = True
     d = sub.add_parser("dispatcher", help="coordinate workers and trainers")
-    d.add_argument("--port", type=int, default=5050, help="port to listen on (0 = any free port)")
+    d.add_argument("--port", type=_port, default=5050, help="port to listen on (0 = any free port)")
     d.add_argument("--work-dir", default=None,
                    help="directory for the dispatcher's journal; with it a restarted dispatcher resumes "
                         "its jobs (fault-tolerant mode)")
     w = sub.add_parser("worker", help="run dataset elements for the dispatcher")
     w.add_argument("--dispatcher", required=True, help="dispatcher address HOST:PORT (grpc:// optional)")
-    w.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free port)")
+    w.add_argument("--port", type=_port, default=0, help="port to listen on (0 = any free port)")
     w.add_argument("--host", default="localhost",
                    help="the name or address under which trainers reach this worker")
 
@@ -66,13 +73,10 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pose-data-service", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except PoseError as exc:
-        print(f"pose-data-service: error: {exc}", file=sys.stderr)
-        return 1
+    """`pose-data-service` console script: the same as `pose data-service`."""
+    from pose_core.cli import main as pose_main
+
+    return pose_main(["data-service", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -55,22 +55,10 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`pose-train` console script: the same as `pose train`."""
-    from pose_core.errors import PoseError
+    """`pose-train` console script: the same as `pose train` (one error and logging policy: pose_core.cli)."""
+    from pose_core.cli import main as pose_main
 
-    parser = argparse.ArgumentParser(prog="pose-train", description="train a model from a YAML recipe")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except PoseError as exc:
-        print(f"pose-train: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return pose_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
