@@ -110,5 +110,5 @@ def test_port_in_use_is_one_readable_line():
                                 capture_output=True, text=True, timeout=120,
                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 1
-    assert f"pose-data-service: error: could not start the tf.data service dispatcher on port {port}" in result.stderr
+    assert f"pose data-service: error: could not start the tf.data service dispatcher on port {port}" in result.stderr
     assert "Traceback" not in result.stderr
