@@ -27,6 +27,8 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "device": Param("cpu", "cpu or gpu (gpu falls back to cpu with a log line)"),
     "threads": Param(0, "CPU threads for the runtime; 0 = runtime default", (0, 64)),
     "input_size": Param("", "network input 'WxH', 'native' or '' (the model's default)"),
+    "crop_tracking": Param(False, "single-pose models (MoveNet lightning/thunder): crop each frame around "
+                                  "the previous pose, as MoveNet's authors recommend for video"),
     # results
     "min_person_score": Param(0.1, "drop people scoring below this", (0.0, 1.0)),
     "min_keypoint_score": Param(0.0, "keypoints below this are reported as not detected (score 0)", (0.0, 1.0)),
@@ -65,7 +67,7 @@ POSE_NODE_PARAMS: dict[str, Param] = {
 }
 
 # Changing any of these rebuilds the estimator.
-MODEL_PARAMS = ("model", "runtime", "device", "threads", "input_size")
+MODEL_PARAMS = ("model", "runtime", "device", "threads", "input_size", "crop_tracking")
 
 
 def descriptor(name: str, p: Param) -> ParameterDescriptor:

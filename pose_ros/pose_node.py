@@ -49,7 +49,8 @@ class Frame:
 
 def load_estimator(p: dict) -> PoseEstimator:
     return PoseEstimator.from_zoo(p["model"], runtime=p["runtime"] or None, device=p["device"],
-                                  threads=p["threads"] or None, input_size=p["input_size"] or None)
+                                  threads=p["threads"] or None, input_size=p["input_size"] or None,
+                                  crop_tracking=p["crop_tracking"])
 
 
 class PoseNode(Node):

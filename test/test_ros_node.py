@@ -330,3 +330,21 @@ def test_runtime_model_switch_reloads_without_restart(graph, images_dir):
     result = send(graph, graph.image_msg(photo(images_dir, "p1.jpg"), time.time(), FRAME))
     assert result.model == "movenet/multipose-lightning" and result.layout == "coco17"
     assert len(result.persons) >= 1 and len(result.persons[0].keypoints) == 17
+
+
+def test_crop_tracking_for_a_single_pose_model_on_a_stream(graph, images_dir):
+    (res,) = graph.set_parameters(model="movenet/lightning")
+    assert res.successful, res.reason
+    (res,) = graph.set_parameters(crop_tracking=True)
+    assert res.successful, res.reason
+    image = photo(images_dir, "apink1.jpg")
+    for _ in range(3):   # first frame: whole image; then crops around the previous pose
+        result = send(graph, graph.image_msg(image, time.time(), FRAME))
+        assert result.model == "movenet/lightning" and len(result.persons) == 1
+        xs = [k.x for k in result.persons[0].keypoints if k.score > 0]
+        assert len(xs) >= 10 and 0 <= min(xs) and max(xs) < image.shape[1]
+    # A multi-person model cannot crop-track: the switch is rejected with the reason, the old model kept.
+    (res,) = graph.set_parameters(model="movenet/multipose-lightning")
+    assert not res.successful and "crop tracking" in res.reason
+    (res,) = graph.set_parameters(crop_tracking=False)
+    assert res.successful, res.reason
