@@ -128,14 +128,16 @@ class GraphClient:
         while self.node.count_publishers("poses") == 0 and time.monotonic() < end:
             time.sleep(0.1)
 
-    def warm_up(self, bgr: np.ndarray, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> PersonArray:
-        """Publish a frame until its result comes back: discovery is complete in both directions and the
-        model has run once (its first run is slow)."""
+    def warm_up(self, bgr: np.ndarray, timeout: float = 60.0, proc: subprocess.Popen | None = None,
+                compressed: bool = False) -> PersonArray:
+        """Publish a frame (raw or compressed) until its result comes back: discovery is complete in both
+        directions and the model has run once (its first run is slow)."""
+        make = self.compressed_msg if compressed else self.image_msg
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"node exited with code {proc.returncode}")
-            result = self.request(self.image_msg(bgr, time.time(), "warm_up"), timeout=5.0)
+            result = self.request(make(bgr, time.time(), "warm_up"), timeout=5.0)
             if result is not None:
                 return result
         raise TimeoutError("no result for the warm-up frame")

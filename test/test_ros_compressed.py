@@ -30,11 +30,7 @@ def graph(models_dir, images_dir, tmp_path_factory):
     client = GraphClient("pose_compressed_test")
     try:
         client.wait_connected(120, proc, compressed=True)
-        warm = client.compressed_msg(cv2.imread(str(images_dir / "p1.jpg")), time.time(), FRAME)
-        end = time.monotonic() + 60
-        while client.request(warm, timeout=5.0) is None and time.monotonic() < end:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            warm.header.stamp = make_stamp(time.time())
+        client.warm_up(cv2.imread(str(images_dir / "p1.jpg")), proc=proc, compressed=True)
         yield client
     finally:
         client.close()
