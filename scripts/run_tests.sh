@@ -11,7 +11,10 @@ export POSE_MODELS_DIR=${POSE_MODELS_DIR:-$ROOT/../shared/data/models}
 export POSE_TEST_IMAGES=${POSE_TEST_IMAGES:-$ROOT/../shared/data/images}
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
-CMD=(python -m pytest -q -rs "$@" test)
+# Arguments: pytest options and/or test paths (default: the whole test/ folder).
+HAS_PATH=0
+for a in "$@"; do case "$a" in test/*|test) HAS_PATH=1;; esac; done
+if [ "$HAS_PATH" = 1 ]; then CMD=(python -m pytest -q -rs "$@"); else CMD=(python -m pytest -q -rs "$@" test); fi
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
   exec unshare -n bash -c 'ip link set lo up && exec "$@"' _ "${CMD[@]}"
 fi
