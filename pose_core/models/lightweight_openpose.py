@@ -41,14 +41,6 @@ def _conv_dw(x, filters, name, *, strides=1, dilation=1):
                   act_name=f"{name}.5", bn_epsilon=_EPS)
 
 
-def _conv_dw_no_bn(x, filters, name):
-    """PyTorch `conv_dw_no_bn()`: dw3x3(no bias)+ELU, pw1x1(no bias)+ELU -> name.0/.2."""
-    x = L.depthwise(x, 3, name=f"{name}.0", bn=False, activation="elu", act_name=f"{name}.1",
-                    padding=_PAD)
-    return L.conv(x, filters, 1, name=f"{name}.2", use_bias=False, activation="elu",
-                  act_name=f"{name}.3")
-
-
 def _heads(x, trunk_channels, mid_channels, num_heatmaps, num_pafs, name):
     outs = []
     for head, n in (("heatmaps", num_heatmaps), ("pafs", num_pafs)):
@@ -68,25 +60,46 @@ def backbone(x, alpha: float = 1.0):
     return x
 
 
+def _cpm_trunk(x, num_channels, cpm):
+    """CPM residual branch. "pytorch": 3 x (dw, pw) without biases. "icv": Intel's Caffe model
+    (Open Model Zoo human-pose-estimation-0001) puts a 1x1 `cpm.reduce` (+ELU) first and gives the
+    pointwise convs biases."""
+    if cpm == "icv":
+        x = L.conv(x, num_channels, 1, name="cpm.reduce.0", activation="elu", act_name="cpm.reduce.1")
+    for j in range(3):
+        name = f"cpm.trunk.{j}"
+        x = L.depthwise(x, 3, name=f"{name}.0", bn=False, activation="elu", act_name=f"{name}.1",
+                        padding=_PAD)
+        x = L.conv(x, num_channels, 1, name=f"{name}.2", use_bias=cpm == "icv", activation="elu",
+                   act_name=f"{name}.3")
+    return x
+
+
+CPM_VARIANTS = ("pytorch", "icv")
+
+
 def build(layout="openpose18", *, num_refinement_stages: int = 1, num_channels: int = 128,
           alpha: float = 1.0, input_size=(368, 368), fixed_input_size: bool = False,
-          init_weights=None):
+          init_weights=None, cpm: str = "pytorch"):
     """Lightweight OpenPose. alpha: MobileNet width multiplier; num_channels: CPM/stage width
-    (128 published); num_refinement_stages: 1 published (the paper also evaluates up to 5)."""
+    (128 published); num_refinement_stages: 1 published (the paper also evaluates up to 5).
+    cpm: "pytorch" (the published PyTorch model) or "icv" (Intel's Caffe twin, ELU after cpm.align,
+    see _cpm_trunk)."""
+    if cpm not in CPM_VARIANTS:
+        raise ValueError(f"cpm must be one of {CPM_VARIANTS}, not {cpm!r}")
     layout = resolve_layout(layout)
     num_heatmaps, num_pafs = layout.num_keypoints + 1, paf_channels(layout)
     params = dict(layout=layout.name, num_refinement_stages=num_refinement_stages,
                   num_channels=num_channels, alpha=alpha)
+    if cpm != "pytorch":   # only when set: existing models' metadata stays as it was
+        params["cpm"] = cpm
     norm = {"scale": 1 / 256, "offset": -128 / 256}   # (x - 128) / 256, as published
     inputs, x = L.model_input({}, input_size if fixed_input_size else None, norm)
     features = backbone(x, alpha)
 
     # CPM: align 1x1, 3 x (dw+pw, ELU) residual trunk, 3x3 conv.
-    aligned = _conv(features, num_channels, 1, "cpm.align")
-    t = aligned
-    for j in range(3):
-        t = _conv_dw_no_bn(t, num_channels, f"cpm.trunk.{j}")
-    x = layers.Add(name="cpm.residual")([aligned, t])
+    aligned = _conv(features, num_channels, 1, "cpm.align", act="elu" if cpm == "icv" else "relu")
+    x = layers.Add(name="cpm.residual")([aligned, _cpm_trunk(aligned, num_channels, cpm)])
     features = _conv(x, num_channels, 3, "cpm.conv")
 
     outputs = {}

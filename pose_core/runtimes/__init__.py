@@ -8,7 +8,7 @@ from pose_core.errors import ModelError
 from pose_core.runtimes.base import Runtime
 
 log = logging.getLogger("pose_core.device")
-RUNTIME_KINDS = ("frozen_graph", "tflite", "keras", "saved_model", "tfjs", "tftrt")
+RUNTIME_KINDS = ("frozen_graph", "tflite", "keras", "saved_model", "tfjs", "tftrt", "openvino_ir")
 
 
 def load_runtime(kind: str, path: Path, *, inputs=(), outputs=(), device: str = "cpu",
@@ -35,4 +35,7 @@ def load_runtime(kind: str, path: Path, *, inputs=(), outputs=(), device: str = 
         # A TF-TRT converted SavedModel is a SavedModel whose engines need TensorRT at run time.
         from pose_core.runtimes.keras_model import SavedModelRuntime
         return SavedModelRuntime(path, device=device)
+    if kind == "openvino_ir":   # Lightweight OpenPose IR imported into Keras in memory (no openvino)
+        from pose_core.runtimes.openvino_ir import OpenVinoIRRuntime
+        return OpenVinoIRRuntime(path, device=device)
     raise ModelError(f"unknown runtime {kind!r}; known: {', '.join(RUNTIME_KINDS)}")
