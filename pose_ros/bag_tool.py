@@ -2,7 +2,7 @@
 
     pose_bag write OUT_DIR --source photos/ --rate 10        image folder / video -> bag of sensor_msgs/Image
     pose_bag play BAG_DIR [--rate 1.0] [--wait-subscribers 1] publish a bag's messages into the live graph
-    pose_bag record OUT_DIR --topic /poses:pose_ros/msg/PersonArray [--duration 10]
+    pose_bag record OUT_DIR --topic /poses:pose_msgs/msg/PersonArray [--duration 10]
     pose_bag info BAG_DIR
 
 Messages are serialized with rclpy (exactly the bytes ROS would record), so `ros2 bag play` on a real
@@ -21,23 +21,23 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 
 
 def typestore():
-    """rosbags type store (Kilted) plus this package's messages, read from their .msg files."""
+    """rosbags type store (Kilted) plus the pose_msgs messages, read from their .msg files."""
     from rosbags.typesys import Stores, get_typestore, get_types_from_msg
     store = get_typestore(Stores.ROS2_KILTED)
     types = {}
     for f in sorted(msg_dir().glob("*.msg")):
-        types.update(get_types_from_msg(f.read_text(), f"pose_ros/msg/{f.stem}"))
+        types.update(get_types_from_msg(f.read_text(), f"pose_msgs/msg/{f.stem}"))
     store.register(types)
     return store
 
 
 def msg_dir() -> Path:
-    """msg/ in the source tree, else the installed share/pose_ros/msg."""
-    here = Path(__file__).resolve().parents[1] / "msg"
+    """pose_msgs/msg/ in the source tree, else the installed share/pose_msgs/msg."""
+    here = Path(__file__).resolve().parents[1] / "pose_msgs" / "msg"
     if here.is_dir():
         return here
     from ament_index_python.packages import get_package_share_directory
-    return Path(get_package_share_directory("pose_ros")) / "msg"
+    return Path(get_package_share_directory("pose_msgs")) / "msg"
 
 
 def write_images(out: Path, source: str, topic: str = "/image", rate: float = 10.0,

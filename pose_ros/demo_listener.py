@@ -16,9 +16,9 @@ import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from pose_msgs.msg import PersonArray
 from pose_ros.image_conv import image_msg_to_bgr
 from pose_ros.messages import stamp_seconds
-from pose_ros.msg import PersonArray
 
 
 class DemoListener(Node):

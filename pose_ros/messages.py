@@ -1,11 +1,11 @@
-"""pose_core people -> pose_ros/PersonArray (the public message API; field meanings in msg/*.msg)."""
+"""pose_core people -> pose_msgs/PersonArray (the public message API; field meanings in pose_msgs/msg/*.msg)."""
 from __future__ import annotations
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 
 from pose_core.people import Person
-from pose_ros.msg import Keypoint, Person as PersonMsg, PersonArray
+from pose_msgs.msg import Keypoint, Person as PersonMsg, PersonArray
 
 
 def person_to_msg(person: Person) -> PersonMsg:

@@ -34,7 +34,7 @@ from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr, image_to_nu
 from pose_ros.mailbox import LatestMailbox
 from pose_ros.markers import people_to_markers
 from pose_ros.messages import people_to_msg, stamp_seconds
-from pose_ros.msg import PersonArray
+from pose_msgs.msg import PersonArray
 from pose_ros.params import MODEL_PARAMS, POSE_NODE_PARAMS, declare, values
 from pose_ros.pipeline import DepthFrame, FramePipeline, nearest_in_time
 from pose_ros.stats import NodeStats

@@ -2,6 +2,7 @@
 (and optionally CompressedImage) with a frame_id and the current time as stamp, at a chosen rate.
 
     pose_source --ros-args -p source:=/path/to/photos -p rate:=10.0 -p frame_id:=camera_optical
+    pose_source --ros-args -p source:=0 -p rate:=2          (webcam 0; an int index and an int rate are fine)
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import time
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -18,7 +20,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from pose_core.errors import ImageError
 from pose_ros.frames import describe, iter_frames
 from pose_ros.image_conv import bgr_to_compressed, numpy_to_image
-from pose_ros.params import Param, declare, values
+from pose_ros.params import Param, declare, descriptor, values
 
 SOURCE_PARAMS: dict[str, Param] = {
     "source": Param("0", "image folder, image file, video file, webcam index or /dev/videoN"),
@@ -35,13 +37,38 @@ SOURCE_PARAMS: dict[str, Param] = {
     "wait_subscribers": Param(0, "wait until this many subscribers before the first frame", (0, 100)),
     "reliable": Param(True, "reliable QoS (lossless on loopback); false = best effort"),
 }
+# `-p source:=0` and `-p rate:=2` arrive as INTEGER parameters (ROS types command-line and launch values by
+# their look), so these two accept any type and are checked and normalised here.
+ANY_TYPE = ("source", "rate")
+
+
+def declare_source_params(node: Node) -> None:
+    declare(node, {k: v for k, v in SOURCE_PARAMS.items() if k not in ANY_TYPE})
+    for name in ANY_TYPE:
+        d: ParameterDescriptor = descriptor(name, SOURCE_PARAMS[name])
+        d.dynamic_typing = True
+        d.floating_point_range = []          # a range would pin the type to double; checked below instead
+        node.declare_parameter(name, SOURCE_PARAMS[name].default, d)
+
+
+def normalise(p: dict) -> dict:
+    """source -> str (an int is a webcam index), rate -> float in range; ValueError naming the parameter."""
+    src, rate = p["source"], p["rate"]
+    if isinstance(src, bool) or not isinstance(src, (str, int)) or (isinstance(src, int) and src < 0):
+        raise ValueError(f"parameter 'source' must be a path or a webcam index >= 0, not {src!r}")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise ValueError(f"parameter 'rate' must be a number of frames per second, not {rate!r}")
+    lo, hi = SOURCE_PARAMS["rate"].range
+    if not lo <= rate <= hi:
+        raise ValueError(f"parameter 'rate' must be in [{lo}, {hi}] Hz, not {rate}")
+    return dict(p, source=str(src), rate=float(rate))
 
 
 class SourceNode(Node):
     def __init__(self, **kwargs):
         super().__init__("pose_source", **kwargs)
-        declare(self, SOURCE_PARAMS)
-        self.p = values(self, SOURCE_PARAMS)
+        declare_source_params(self)
+        self.p = normalise(values(self, SOURCE_PARAMS))
         if self.p["encoding"] not in ("bgr8", "rgb8"):
             raise ValueError(f"encoding must be bgr8 or rgb8, not {self.p['encoding']!r}")
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE if self.p["reliable"]

@@ -20,9 +20,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
+from pose_msgs.msg import PersonArray
 from pose_ros.image_conv import bgr_to_compressed, numpy_to_image
 from pose_ros.messages import make_stamp
-from pose_ros.msg import PersonArray
 
 REPO = Path(__file__).resolve().parents[1]
 

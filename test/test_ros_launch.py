@@ -37,11 +37,11 @@ def test_launch_file_compiles_and_references_existing_files(path, tmp_path):
             assert (ROOT / "launch" / ref).is_file(), f"{path.name} references missing launch/{ref}"
 
 
-def test_launch_executables_are_installed_by_cmake_and_setup():
-    cmake = (ROOT / "CMakeLists.txt").read_text()
-    setup = (ROOT / "setup.py").read_text()
+def test_launch_executables_are_installed_by_cmake_and_pip():
+    cmake = (ROOT / "pose_ros" / "CMakeLists.txt").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
     for exe, module in (("pose_node", "pose_ros.pose_node"), ("pose_source", "pose_ros.source_node")):
-        assert f"{exe}:{module}" in cmake and f"{exe} = {module}:main" in setup
+        assert f"{exe}:{module}" in cmake and f'{exe} = "{module}:main"' in pyproject
 
 
 def params_files() -> list[Path]:

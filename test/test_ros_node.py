@@ -273,16 +273,16 @@ def test_rosbag_mcap_replayed_into_the_node(graph, images_dir, tmp_path):
 
 
 def test_poses_recorded_to_mcap_read_back_as_person_arrays(graph, images_dir, tmp_path):
-    """pose_bag record: our own message type registered in rosbags from msg/*.msg."""
+    """pose_bag record: our own message type registered in rosbags from pose_msgs/msg/*.msg."""
     import threading
 
     from pose_ros.bag_tool import read_messages, record
-    from pose_ros.msg import PersonArray
+    from pose_msgs.msg import PersonArray
     from rclpy.serialization import deserialize_message
     bag = tmp_path / "poses_bag"
     counts = []
     rec = threading.Thread(target=lambda: counts.append(
-        record(bag, [("/poses", "pose_ros/msg/PersonArray")], duration=30, max_messages=2)))
+        record(bag, [("/poses", "pose_msgs/msg/PersonArray")], duration=30, max_messages=2)))
     rec.start()
     end = time.monotonic() + 10
     while graph.node.count_subscribers("/poses") < 2 and time.monotonic() < end:
@@ -291,13 +291,13 @@ def test_poses_recorded_to_mcap_read_back_as_person_arrays(graph, images_dir, tm
     rec.join(timeout=30)
     assert counts == [2]
     got = [deserialize_message(raw, PersonArray) for _, msgtype, _, raw in read_messages(bag)
-           if msgtype == "pose_ros/msg/PersonArray"]
+           if msgtype == "pose_msgs/msg/PersonArray"]
     assert [(g.header.stamp, len(g.persons)) for g in got] == [(r.header.stamp, len(r.persons)) for r in sent]
-    # rosbags' own CDR reader agrees with the definition it registered from msg/*.msg.
+    # rosbags' own CDR reader agrees with the definition it registered from pose_msgs/msg/*.msg.
     from pose_ros.bag_tool import typestore
     store = typestore()
     first = next(raw for _, _, _, raw in read_messages(bag))
-    decoded = store.deserialize_cdr(first, "pose_ros/msg/PersonArray")
+    decoded = store.deserialize_cdr(first, "pose_msgs/msg/PersonArray")
     assert decoded.header.frame_id == FRAME and len(decoded.persons) == len(sent[0].persons)
     assert decoded.persons[0].keypoints[0].name == sent[0].persons[0].keypoints[0].name
 

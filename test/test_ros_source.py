@@ -72,3 +72,30 @@ def test_frames_from_a_video_file_and_looping(tmp_path):
     looped = iter_frames(str(path), loop=True, size=(32, 24))
     more = [next(looped) for _ in range(12)]
     assert len(more) == 12 and more[-1].shape == (24, 32, 3)
+
+
+def test_int_rate_and_int_webcam_index_are_accepted_as_typed_by_launch_and_ros_args(images_dir, tmp_path):
+    """`-p rate:=2` and `-p source:=0` (what pose_demo.launch.py and the docs pass) arrive as INTEGER
+    parameters; the node takes them as 2.0 Hz and webcam index 0, not as a type error."""
+    log = tmp_path / "source.log"
+    proc = start_node([], {"source": str(images_dir), "rate": 2, "max_frames": 1}, module="pose_ros.source_node",
+                      log_path=log)
+    assert proc.wait(timeout=60) == 0, log.read_text()
+    assert "at 2.0 Hz" in log.read_text() and "published 1 frames" in log.read_text()
+    # No camera exists here: an int index must get as far as trying to open that webcam.
+    log = tmp_path / "webcam.log"
+    proc = start_node([], {"source": 7}, module="pose_ros.source_node", log_path=log)
+    assert proc.wait(timeout=60) != 0
+    text = log.read_text()
+    assert "cannot open webcam 7" in text and "expecting type" not in text, text
+
+
+@pytest.mark.parametrize("params, name", [({"rate": "fast"}, "rate"), ({"rate": 0}, "rate"),
+                                          ({"source": -1}, "source"), ({"source": 1.5}, "source")])
+def test_badly_typed_source_or_rate_fails_with_one_line_naming_it(tmp_path, params, name):
+    log = tmp_path / "source.log"
+    proc = start_node([], params, module="pose_ros.source_node", log_path=log)
+    assert proc.wait(timeout=60) != 0
+    fatal = [line for line in log.read_text().splitlines() if "cannot start" in line]
+    assert len(fatal) == 1 and f"parameter '{name}'" in fatal[0], log.read_text()
+    assert "Traceback" not in log.read_text()
