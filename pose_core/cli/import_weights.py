@@ -1,4 +1,5 @@
-"""`pose import tfpose GRAPH.pb --out DIR` / `pose import lwopenpose CHECKPOINT.pth --out DIR`:
+"""`pose import tfpose GRAPH.pb --out DIR` / `pose import lwopenpose CHECKPOINT.pth --out DIR` /
+`pose import openvino human-pose-estimation-0001.xml --out DIR`:
 published weights -> our Keras architectures, written in the zoo format (DIR/model.keras + model.yaml).
 See docs/import.md."""
 from __future__ import annotations
@@ -12,6 +13,7 @@ log = logging.getLogger("pose_core.import")
 
 TFPOSE_SOURCE = "https://github.com/ildoonet/tf-pose-estimation"
 LWOPENPOSE_SOURCE = "https://github.com/Daniil-Osokin/lightweight-human-pose-estimation.pytorch"
+OMZ_SOURCE = "https://github.com/openvinotoolkit/open_model_zoo/tree/master/models/intel/human-pose-estimation-0001"
 
 
 def add_arguments(parser) -> None:
@@ -27,7 +29,10 @@ def add_arguments(parser) -> None:
     tp.add_argument("--calibration", type=int, default=100, help="max images for --int8 calibration")
     lw = sub.add_parser("lwopenpose", help="Lightweight OpenPose PyTorch checkpoint (.pth); torch not needed")
     lw.add_argument("source", type=Path, help="checkpoint .pth (zip or legacy torch.save format)")
-    for p in (tp, lw):
+    ov = sub.add_parser("openvino", help="Open Model Zoo human-pose-estimation-0001 OpenVINO IR (.xml + .bin "
+                                         "beside it; FP32, FP16 or FP16-INT8); openvino not needed")
+    ov.add_argument("source", type=Path, help="IR .xml (the .bin of the same name must be beside it)")
+    for p in (tp, lw, ov):
         p.add_argument("--out", type=Path, required=True, help="output folder (model.keras + model.yaml)")
         p.add_argument("--name", default=None, help="model name in model.yaml")
 
@@ -77,8 +82,27 @@ def _import_lwopenpose(args) -> Path:
                        "converter": "pose import lwopenpose"})
 
 
+def _import_openvino(args) -> Path:
+    from pose_core.convert.openvino_ir import convert_openvino_ir
+    from pose_core.convert.zoo_entry import sha256_of, write_imported_model
+
+    imported = convert_openvino_ir(args.source)
+    bin_path = args.source.with_suffix(".bin")
+    return write_imported_model(
+        imported.model, args.out, name=args.name or "lightweight-openpose/omz-0001-keras",
+        description="Lightweight OpenPose (Intel Open Model Zoo human-pose-estimation-0001) imported from "
+                    "its OpenVINO IR" + (" (int8 weights dequantised to float32)" if imported.quantized else ""),
+        input_size=(456, 256), resize="letterbox", licence="Apache-2.0", source=OMZ_SOURCE,
+        imported_from={"file": args.source.name, "sha256": sha256_of(args.source),
+                       "weights": bin_path.name, "weights_sha256": sha256_of(bin_path),
+                       "converter": "pose import openvino",
+                       "ir_input_scaling": {"scale": [float(v) for v in imported.input_scale],
+                                            "offset": [float(v) for v in imported.input_offset]}})
+
+
 def run(args) -> int:
-    importer = {"tfpose": _import_tfpose, "lwopenpose": _import_lwopenpose}[args.format]
+    importer = {"tfpose": _import_tfpose, "lwopenpose": _import_lwopenpose,
+                "openvino": _import_openvino}[args.format]
     yaml_path = importer(args)
     print(f"imported {args.source} -> {yaml_path}")
     return 0
