@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export POSE_MODELS_DIR ?= $(abspath ../shared/data/models)
 export POSE_TEST_IMAGES ?= $(abspath ../shared/data/images)
+export POSE_LABELLED_DIR ?= $(abspath ../shared/data/labelled)
 
 .PHONY: setup test demo bench
 setup:

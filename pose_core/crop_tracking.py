@@ -16,9 +16,9 @@ The box may reach outside the frame; cut_square_crop pads with zeros there (like
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from pose_core.crops import box_from_keypoints, cut_crop
 from pose_core.people import Person
 from pose_core.preprocess import InputTransform
 
@@ -67,19 +67,13 @@ class MoveNetCropTracker:
         full = _full_frame_square(w, h)
         if self._keypoints is None:
             return full
-        kps = self._keypoints
-        seen = kps[:, 2] > self.keypoint_threshold
-        hips = [i for i in self._torso_idx[2:] if seen[i]]
-        cx, cy = kps[hips, 0].mean(), kps[hips, 1].mean()
-        torso = [i for i in self._torso_idx if seen[i]]
-        torso_reach = np.abs(kps[torso, :2] - (cx, cy)).max()
-        body_reach = np.abs(kps[seen, :2] - (cx, cy)).max()
-        half = max(torso_reach * self.torso_scale, body_reach * self.body_scale)
+        box = box_from_keypoints(self._keypoints, self._torso_idx, self.keypoint_threshold,
+                                 self.torso_scale, self.body_scale)
         # Never larger than the padded full frame: beyond that the crop only adds padding.
-        if 2 * half >= full[2] - full[0]:
+        if box is None or box[2] - box[0] >= full[2] - full[0]:
             return full
-        x0, y0 = int(round(cx - half)), int(round(cy - half))
-        side = max(int(round(2 * half)), 1)
+        x0, y0 = int(round(box[0])), int(round(box[1]))
+        side = max(int(round(box[2] - box[0])), 1)
         return (x0, y0, x0 + side, y0 + side)
 
 
@@ -92,15 +86,10 @@ def _full_frame_square(w: int, h: int) -> tuple[int, int, int, int]:
 def cut_square_crop(image: np.ndarray, box: tuple[int, int, int, int], size: int
                     ) -> tuple[np.ndarray, InputTransform]:
     """The box's pixels resized to size x size (zeros where the box leaves the image), and the
-    InputTransform that maps crop pixels back to frame pixels (the estimator's pixel-centre convention)."""
+    InputTransform that maps crop pixels back to frame pixels (pose_core.crops.cut_crop)."""
     x0, y0, x1, y1 = box
-    scale = size / float(max(x1 - x0, 1))
-    # One affine warp crops, pads and resizes at once (no intermediate padded copy of the frame), with
-    # pixel centres aligned like cv2.resize: crop_idx + 0.5 = scale * (frame_idx + 0.5 - x0).
-    m = np.array([[scale, 0, scale * (0.5 - x0) - 0.5], [0, scale, scale * (0.5 - y0) - 0.5]], np.float64)
-    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
-    return crop, InputTransform(scale, scale, -x0 * scale, -y0 * scale)
+    side = float(max(x1 - x0, 1))
+    return cut_crop(image, (x0, y0, x0 + side, y0 + side), (size, size))
 
 
 def crop_input(preprocessor, image_bgr: np.ndarray, box: tuple[int, int, int, int]

@@ -36,6 +36,8 @@ class Preprocessor:
     resize: str = "stretch"                # stretch | letterbox
     size_multiple: int = 1                 # native sizes are rounded up to this (the model's stride)
     dtype: np.dtype = np.dtype(np.float32)
+    pad_value: int = 0                     # letterbox fill (YOLOX was trained with 114 grey)
+    anchor: str = "center"                 # letterbox placement: center | top_left
 
     @classmethod
     def from_spec(cls, preprocess: dict, input_size, dtype, size_multiple: int = 1) -> "Preprocessor":
@@ -43,7 +45,8 @@ class Preprocessor:
                    channel_order=preprocess.get("channel_order", "rgb"),
                    scale=float(preprocess.get("scale", 1.0)), offset=float(preprocess.get("offset", 0.0)),
                    resize=preprocess.get("resize", "stretch"), size_multiple=size_multiple,
-                   dtype=np.dtype(dtype))
+                   dtype=np.dtype(dtype), pad_value=int(preprocess.get("pad_value", 0)),
+                   anchor=preprocess.get("anchor", "center"))
 
     def target_size(self, width: int, height: int) -> tuple[int, int]:
         if self.input_size is not None:
@@ -58,8 +61,8 @@ class Preprocessor:
         if self.resize == "letterbox":
             s = min(tw / w, th / h)
             nw, nh = max(1, round(w * s)), max(1, round(h * s))
-            px, py = (tw - nw) // 2, (th - nh) // 2
-            canvas = np.zeros((th, tw, 3), np.uint8)
+            px, py = ((tw - nw) // 2, (th - nh) // 2) if self.anchor == "center" else (0, 0)
+            canvas = np.full((th, tw, 3), self.pad_value, np.uint8)
             canvas[py:py + nh, px:px + nw] = _resize(image_bgr, nw, nh)
             transform = InputTransform(nw / w, nh / h, px, py)
         else:

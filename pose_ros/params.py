@@ -29,6 +29,9 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "input_size": Param("", "network input 'WxH', 'native' or '' (the model's default)"),
     "crop_tracking": Param(False, "single-pose models (MoveNet lightning/thunder): crop each frame around "
                                   "the previous pose, as MoveNet's authors recommend for video"),
+    "detect_every": Param(0, "top-down pipelines: run the person detector every N frames (and whenever a "
+                             "person is lost), crop from tracked keypoints in between; 0 = the pipeline's "
+                             "default, 1 = every frame", (0, 1000)),
     # results
     "min_person_score": Param(0.1, "drop people scoring below this", (0.0, 1.0)),
     "min_keypoint_score": Param(0.0, "keypoints below this are reported as not detected (score 0)", (0.0, 1.0)),
@@ -64,10 +67,12 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "depth_wait": Param(0.05, "max seconds to wait for the depth frame of a colour frame that arrived first",
                         (0.0, 1.0)),
     "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
+    "log_level": Param("info", "debug, info, warn or error; debug also shows TensorFlow's own C++ log lines "
+                               "(hidden otherwise)", read_only=True),
 }
 
 # Changing any of these rebuilds the estimator.
-MODEL_PARAMS = ("model", "runtime", "device", "threads", "input_size", "crop_tracking")
+MODEL_PARAMS = ("model", "runtime", "device", "threads", "input_size", "crop_tracking", "detect_every")
 
 
 def descriptor(name: str, p: Param) -> ParameterDescriptor:

@@ -9,6 +9,7 @@ VENV=${VENV:-$ROOT/.venv}
 cd "$ROOT"
 export POSE_MODELS_DIR=${POSE_MODELS_DIR:-$ROOT/../shared/data/models}
 export POSE_TEST_IMAGES=${POSE_TEST_IMAGES:-$ROOT/../shared/data/images}
+export POSE_LABELLED_DIR=${POSE_LABELLED_DIR:-$ROOT/../shared/data/labelled}
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
 # Arguments: pytest options and/or test paths (default: the whole test/ folder).

@@ -41,4 +41,11 @@ def images_dir() -> Path:
                    "test images directory")
 
 
+@pytest.fixture(scope="session")
+def labelled_dir() -> Path:
+    """Real photos with human keypoint labels (dev_coco17.json + images/): POSE_LABELLED_DIR."""
+    return require(Path(os.environ.get("POSE_LABELLED_DIR", ROOT.parent / "shared/data/labelled")),
+                   "labelled development set")
+
+
 PERSON_PHOTOS = ("p1.jpg", "p2.jpg", "p3.jpg", "apink1.jpg", "golf.jpg", "hand1.jpg")

@@ -30,19 +30,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred-layout", help="layout of the predictions (default: inferred from keypoint count)")
     p.add_argument("--threshold", type=float, default=0.5, help="PCKh threshold (fraction of head size)")
     p.add_argument("--flip-test", action="store_true", help="--model: average with the mirrored image")
+    p.add_argument("--keypoint-threshold", type=float, default=0.0,
+                   help="--model: report keypoints down to this score (default 0: every keypoint with its "
+                        "score, as COCO's protocol expects; models whose decoder has no such option keep theirs)")
     p.add_argument("--save-predictions", help="--model: also write the predictions as COCO results JSON")
     p.add_argument("--out", help="results JSON (default: print only)")
 
 
-def predict_dataset(model: str, coco, images_dir: Path, layout, flip_test: bool = False) -> list[dict]:
+def predict_dataset(model: str, coco, images_dir: Path, layout, flip_test: bool = False,
+                    keypoint_threshold: float | None = None) -> list[dict]:
     """Run a model over every ground-truth image; COCO result records in the ground truth's layout."""
     from tqdm import tqdm
 
-    from pose_core.estimator import PoseEstimator
+    from pose_core.estimators import load_estimator
     from pose_core.evaluation import to_results
     from pose_core.image_io import read_image
 
-    est = PoseEstimator.from_file(model, flip_test=flip_test)
+    try:
+        est = load_estimator(model, flip_test=flip_test, **(
+            {} if keypoint_threshold is None else {"keypoint_threshold": keypoint_threshold}))
+    except TypeError as exc:      # a decoder without a keypoint threshold (PAF, heatmaps keep their own)
+        if "keypoint_threshold" not in str(exc):
+            raise
+        est = load_estimator(model, flip_test=flip_test)
     results = []
     for img in tqdm(coco.loadImgs(coco.getImgIds()), desc="eval", unit="img"):
         image = read_image(images_dir / img["file_name"])
@@ -89,7 +99,7 @@ def run(args) -> int:
                                                          else gt.parent.parent / "images")
         if not images.is_dir():
             raise DatasetError(f"image folder {images} not found (give --images)")
-        results = predict_dataset(args.model, coco, images, layout, args.flip_test)
+        results = predict_dataset(args.model, coco, images, layout, args.flip_test, args.keypoint_threshold)
         if args.save_predictions:
             Path(args.save_predictions).write_text(json.dumps(results))
     if metric == "crowdpose":

@@ -27,8 +27,12 @@ def run(args) -> int:
         for n in names:
             spec = entries[n]
             present = all(spec.local_path(f, models_dir).exists() for f in spec.files.values())
-            print(f"{n:32s} {spec.layout:12s} {','.join(spec.files):28s} "
+            print(f"{n:32s} {spec.layout or spec.task:12s} {','.join(spec.files):28s} "
                   f"{'present' if present else 'missing'}  {spec.description}")
+        if not args.names:
+            for n, pipe in sorted(zoo.list_pipelines().items()):
+                print(f"{n:32s} {'pipeline':12s} {pipe.detector + ' + ' + pipe.pose:28s} {'':7s}  "
+                      f"{pipe.description}")
         return 0
     failures = 0
     for n in names:

@@ -14,6 +14,9 @@ def add_arguments(p):
     p.add_argument("--out", default="pose_video.avi", help="annotated output video (default %(default)s)")
     p.add_argument("--crop-tracking", action="store_true",
                    help="single-pose models: crop each frame around the previous pose (MoveNet's recipe)")
+    p.add_argument("--detect-every", type=int, default=None, metavar="N",
+                   help="top-down pipelines: run the person detector every N frames (and when a person is "
+                        "lost), track crops in between (default: the pipeline's)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
 
 
@@ -26,7 +29,8 @@ def run(args) -> int:
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise PoseError(f"cannot open video source {args.source!r}")
-    estimator = estimator_from_args(args, crop_tracking=args.crop_tracking)
+    estimator = estimator_from_args(args, crop_tracking=args.crop_tracking, stream=True,
+                                    detect_every=args.detect_every)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     writer, frames, t0 = None, 0, time.perf_counter()
     try:

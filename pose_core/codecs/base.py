@@ -17,6 +17,8 @@ from pose_core.people import Person
 class Codec(abc.ABC):
     name: str = ""
     layout: KeypointLayout
+    #: True when decode() returns at most one person per input (top-down pipelines need such a model)
+    single_person: bool = False
 
     @abc.abstractmethod
     def decode(self, outputs: list[np.ndarray], input_size: tuple[int, int]) -> list[Person]:

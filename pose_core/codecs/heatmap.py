@@ -21,6 +21,7 @@ REFINE_MODES = ("quadratic", "offsets", "none")
 
 class HeatmapCodec(Codec):
     name = "heatmap"
+    single_person = True          # one person per input: usable on top-down crops
 
     def __init__(self, layout: KeypointLayout, stride: int | None = None, threshold: float = 0.1,
                  refine: str = "quadratic", locref_stdev: float = 7.2801, sigma: float = 4.0,

@@ -67,6 +67,7 @@ class MoveNetSinglePoseCodec(_MoveNetCodec):
     mean keypoint score (the model has no person score), and a person below `score_threshold` is dropped."""
 
     name = "movenet_singlepose"
+    single_person = True          # one person per input: usable on top-down crops
 
     def decode(self, outputs: list[np.ndarray], input_size: tuple[int, int]) -> list[Person]:
         yxs = np.asarray(outputs[0], np.float32).reshape(17, 3)

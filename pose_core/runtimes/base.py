@@ -17,6 +17,9 @@ class Runtime(abc.ABC):
     input_dtype: np.dtype = np.dtype(np.float32)
     #: (width, height) if the network only accepts one size, else None (any size)
     fixed_input_size: tuple[int, int] | None = None
+    #: False when the graph itself is built for batch 1 (MoveNet unpacks its batch axis): a batch is then
+    #: run image by image inside __call__
+    batched: bool = True
 
     @abc.abstractmethod
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -260,6 +260,7 @@ class TFJSRuntime(Runtime):
         self.fixed_input_size = (dims[2], dims[1]) if len(dims) == 4 and dims[1] > 0 and dims[2] > 0 else None
         # Graphs exported with batch 1 (all MoveNets) are run image by image.
         self._batch_one = len(dims) == 4 and dims[0] == 1
+        self.batched = not self._batch_one
 
         def _import():
             tf.compat.v1.import_graph_def(graph_def, name="")

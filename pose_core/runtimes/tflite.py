@@ -60,13 +60,28 @@ class TFLiteRuntime(Runtime):
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
         if tuple(self._input["shape"]) != batch.shape:
-            self._interp.resize_tensor_input(self._input["index"], batch.shape)
-            self._interp.allocate_tensors()
-            self._input = self._interp.get_input_details()[0]
-            self._outputs = self._interp.get_output_details()
+            self._resize(batch.shape)
         self._interp.set_tensor(self._input["index"], _quantize(batch, self._input))
         self._interp.invoke()
         return [_dequantize(self._interp.get_tensor(o["index"]), o) for o in self._outputs]
+
+
+    def _resize(self, shape: tuple[int, ...]) -> None:
+        old = tuple(self._input["shape"])
+        try:
+            self._interp.resize_tensor_input(self._input["index"], shape)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            # Some graphs fix their batch inside (MoveNet unpacks exactly one image): restore the old
+            # shape so the interpreter stays usable, and say so.
+            self._interp.resize_tensor_input(self._input["index"], old)
+            self._interp.allocate_tensors()
+            if shape[0] != old[0]:
+                self.batched = False
+            raise ModelError(f"TFLite model does not take input shape {tuple(shape)}: "
+                             f"{str(exc).splitlines()[0]}") from None
+        self._input = self._interp.get_input_details()[0]
+        self._outputs = self._interp.get_output_details()
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:

@@ -46,7 +46,7 @@ class ModelFile:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    layout: str
+    layout: str                               # keypoint layout; "" for person detectors
     codec: dict
     input_size: tuple[int, int]               # (w, h) default network input
     preprocess: dict
@@ -59,14 +59,19 @@ class ModelSpec:
     # Where relative file paths resolve: None = the models directory; else the model.yaml's folder.
     base_dir: Path | None = None
     extra: dict = field(default_factory=dict)
+    task: str = "pose"                        # pose | detector (a person detector for top-down pipelines)
 
     @classmethod
     def from_dict(cls, name: str, d: dict, base_dir: Path | None = None) -> "ModelSpec":
         try:
             files = {kind: ModelFile.from_dict(f) for kind, f in d["files"].items()}
             known = {"layout", "codec", "input_size", "preprocess", "files", "default_runtime",
-                     "fixed_input_size", "description", "licence", "source", "name"}
-            return cls(name=d.get("name", name), layout=d["layout"], codec=dict(d["codec"]),
+                     "fixed_input_size", "description", "licence", "source", "name", "task"}
+            task = d.get("task", "pose")
+            if task not in ("pose", "detector"):
+                raise ValueError(f"task must be pose or detector, not {task!r}")
+            return cls(name=d.get("name", name), layout=d["layout"] if task == "pose" else "",
+                       codec=dict(d["codec"]), task=task,
                        input_size=tuple(int(v) for v in d["input_size"]),
                        preprocess=dict(d.get("preprocess", {})), files=files,
                        default_runtime=d.get("default_runtime", next(iter(files))),
@@ -89,36 +94,92 @@ class ModelSpec:
         return Path(base) / f.path
 
 
-def _load_entries() -> dict[str, ModelSpec]:
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A top-down pipeline: a person detector, then a single-pose model on each person's crop.
+    Named in the zoo (pose_core/zoo/topdown.yaml) or ad hoc as `topdown:DETECTOR+POSE_MODEL`."""
+    name: str
+    detector: str                             # zoo name of a detector entry
+    pose: str                                 # zoo name or exported model folder of a single-pose model
+    options: dict = field(default_factory=dict)   # TopDownEstimator options (margin, detect_every, ...)
+    pose_options: dict = field(default_factory=dict)   # codec overrides for the pose model
+    description: str = ""
+
+
+AD_HOC_PIPELINE = "topdown:"
+
+
+def _load_entries() -> tuple[dict[str, ModelSpec], dict[str, PipelineSpec]]:
     entries: dict[str, ModelSpec] = {}
+    pipelines: dict[str, PipelineSpec] = {}
     for path in sorted(ZOO_DIR.glob("*.yaml")):
         for name, d in (yaml.safe_load(path.read_text()) or {}).items():
-            entries[name] = ModelSpec.from_dict(name, d)
-    return entries
+            if "pipeline" in d:
+                pipelines[name] = PipelineSpec(name=name, detector=d["detector"], pose=d["pose"],
+                                               options=dict(d.get("options", {})),
+                                               pose_options=dict(d.get("pose_options", {})),
+                                               description=d.get("description", ""))
+            else:
+                entries[name] = ModelSpec.from_dict(name, d)
+    return entries, pipelines
 
 
 _ENTRIES: dict[str, ModelSpec] | None = None
+_PIPELINES: dict[str, PipelineSpec] | None = None
 
 
 def list_models() -> dict[str, ModelSpec]:
-    global _ENTRIES
+    """Every model file entry: pose models and person detectors."""
+    global _ENTRIES, _PIPELINES
     if _ENTRIES is None:
-        _ENTRIES = _load_entries()
+        _ENTRIES, _PIPELINES = _load_entries()
     return dict(_ENTRIES)
 
 
-def get_spec(name: str) -> ModelSpec:
-    """A zoo name, or a path to an exported model (its folder or model.yaml)."""
+def list_pipelines() -> dict[str, PipelineSpec]:
+    list_models()
+    return dict(_PIPELINES)
+
+
+def known_names() -> list[str]:
+    """Every name a user can give as a model: pose models and pipelines (not bare detectors)."""
+    return sorted([n for n, s in list_models().items() if s.task == "pose"] + list(list_pipelines()))
+
+
+def get_pipeline(name: str) -> PipelineSpec | None:
+    """The pipeline a name stands for (a zoo pipeline or `topdown:DETECTOR+POSE`), else None."""
+    pipelines = list_pipelines()
+    if name in pipelines:
+        return pipelines[name]
+    if not name.startswith(AD_HOC_PIPELINE):
+        return None
+    detector, sep, pose = name[len(AD_HOC_PIPELINE):].partition("+")
+    if not sep or not detector or not pose:
+        raise UnknownModelError(f"pipeline {name!r} must read topdown:DETECTOR+POSE_MODEL, e.g. "
+                                f"topdown:yolox/nano+movenet/thunder")
+    return PipelineSpec(name=name, detector=detector, pose=pose)
+
+
+def get_spec(name: str, task: str = "pose") -> ModelSpec:
+    """A zoo name, or a path to an exported model (its folder or model.yaml), of the given task."""
     entries = list_models()
     if name in entries:
-        return entries[name]
+        spec = entries[name]
+        if spec.task != task:
+            known = sorted(n for n, s in entries.items() if s.task == task)
+            hint = (" (a person detector: use it in a pipeline such as topdown:%s+movenet/thunder)" % name
+                    if spec.task == "detector" else "")
+            raise UnknownModelError(f"{name!r} is not a {task} model{hint}; known {task} models: "
+                                    f"{', '.join(known)}")
+        return spec
     path = Path(name).expanduser()
     if path.is_dir():
         path = path / "model.yaml"
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return load_spec_file(path)
-    raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(sorted(entries))} "
-                            f"(or give a folder with a model.yaml)")
+    known = known_names() if task == "pose" else sorted(n for n, s in entries.items() if s.task == task)
+    raise UnknownModelError(f"unknown {'model' if task == 'pose' else task} {name!r}; known: "
+                            f"{', '.join(known)} (or give a folder with a model.yaml)")
 
 
 def load_spec_file(path: str | Path) -> ModelSpec:
