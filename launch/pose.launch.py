@@ -1,51 +1,49 @@
-"""Start the pose node on a camera topic; one argument picks the model's params file.
+"""Start the pose node on a camera topic; one argument picks the model.
 
     ros2 launch pose_ros pose.launch.py model:=tf-pose_mobilenet_v2_small image:=/camera/color/image_raw
     ros2 launch pose_ros pose.launch.py model:=movenet/multipose-lightning compressed:=true depth:=true
+    ros2 launch pose_ros pose.launch.py model:=/path/to/exported_model_folder
 
-model: a params file name in config/ (without .yaml); a zoo name with '/' works too ('/' -> '_').
-Empty (the default) = config/pose_node.yaml only, i.e. the default model of pose_core/defaults.py.
+model: a zoo name or params file name with a config/<name>.yaml ('/' -> '_') uses that file after the common
+config/pose_node.yaml; any other zoo name or model folder is passed as the `model` parameter with the common
+file. Empty (the default) = the default model of pose_core/defaults.py. Boolean arguments take true/false;
+anything else stops the launch with one line naming the argument.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-COMMON_PARAMS = "pose_node.yaml"
-
-
-def model_params_file(config_dir: str, model: str) -> str:
-    path = os.path.join(config_dir, model.replace("/", "_") + ".yaml")
-    if not os.path.isfile(path):
-        known = sorted(f[:-5] for f in os.listdir(config_dir) if f.endswith(".yaml") and f != COMMON_PARAMS)
-        raise RuntimeError(f"no params file for model {model!r}: {path} (known: {', '.join(known)})")
-    return path
+from pose_ros import launch_args
 
 
 def pose_node(context, *args, **kwargs):
+    def arg(name):
+        return LaunchConfiguration(name).perform(context)
+
     config_dir = os.path.join(get_package_share_directory("pose_ros"), "config")
-    model = LaunchConfiguration("model").perform(context)
-    params = [os.path.join(config_dir, COMMON_PARAMS)]
-    if model:
-        params.append(model_params_file(config_dir, model))
-    overrides = {
-        "compressed": LaunchConfiguration("compressed").perform(context).lower() == "true",
-        "depth": LaunchConfiguration("depth").perform(context).lower() == "true",
-    }
-    image = LaunchConfiguration("image").perform(context)
+    params = launch_args.pose_node_params(config_dir, arg("model"))
+    overrides = {"compressed": launch_args.flag("compressed", arg("compressed")),
+                 "depth": launch_args.flag("depth", arg("depth"))}
+    image = arg("image")
     remaps = [("image", image), ("image/compressed", image + "/compressed"),
-              ("depth", LaunchConfiguration("depth_image").perform(context)),
-              ("camera_info", LaunchConfiguration("camera_info").perform(context))]
-    return [Node(package="pose_ros", executable="pose_node", name="pose_node", output="screen",
-                 parameters=params + [overrides], remappings=remaps)]
+              ("depth", arg("depth_image")), ("camera_info", arg("camera_info"))]
+    node = Node(package="pose_ros", executable="pose_node", name="pose_node", output="screen",
+                parameters=params + [overrides], remappings=remaps)
+    # The node is what this launch is for: when it ends (bad model, crash), end the launch too.
+    stop = RegisterEventHandler(OnProcessExit(target_action=node,
+                                              on_exit=[Shutdown(reason="pose_node exited")]))
+    return [node, stop]
 
 
 def generate_launch_description():
     return LaunchDescription([
-        DeclareLaunchArgument("model", default_value="", description="params file in config/ (or zoo name)"),
+        DeclareLaunchArgument("model", default_value="",
+                              description="zoo name, config/<name>.yaml name or model folder ('' = default)"),
         DeclareLaunchArgument("image", default_value="image", description="camera image topic"),
         DeclareLaunchArgument("compressed", default_value="false", description="use <image>/compressed"),
         DeclareLaunchArgument("depth", default_value="false", description="3D keypoints from aligned depth"),

@@ -4,7 +4,7 @@
 #   pose_msgs  the messages: `pose_msgs.msg` into site-packages, typesupport libraries into <venv>/lib
 #   pose_ros   with POSE_ROS_INSTALL_PYTHON=OFF: the ament index entry, lib/pose_ros/<executables> and
 #              share/pose_ros/{launch,config}, so `ros2 run` / `ros2 launch` find them (pip installs the
-#              Python code itself in editable mode)
+#              Python code itself in editable mode); symlinks into the checkout, like the editable install
 #   VENV=path (default .venv)   FORCE=1 rebuilds even when nothing changed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,7 +59,8 @@ build() {  # $1 = package folder; rest = extra cmake options
   run cmake --install "$dir"
 }
 build pose_msgs
-build pose_ros -DPOSE_ROS_INSTALL_PYTHON=OFF
+# Symlinked like the editable Python install: edits to launch/ and config/ show up without a rebuild.
+build pose_ros -DPOSE_ROS_INSTALL_PYTHON=OFF -DAMENT_CMAKE_SYMLINK_INSTALL=ON
 "$PY" -c 'from pose_msgs.msg import PersonArray; from rclpy.serialization import serialize_message as s
 assert len(s(PersonArray())) > 0' || { echo "build_msgs: pose_msgs built but does not import"; exit 1; }
 echo "$HASH" >"$STAMP"

@@ -1,9 +1,11 @@
-"""Launch files and params files (launch/launch_ros cannot be installed here, so the launch files are
-byte-compiled and every file they reference is checked; params files are checked against the node's
-declared parameters and types)."""
+"""Launch files and params files. launch/launch_ros are on no registry reachable here: the launch files are
+byte-compiled, their structure checked and the argument handling they delegate to pose_ros.launch_args
+tested; where `launch` is importable they are also imported and their declared arguments checked. Params
+files are checked against the node's declared parameters and types."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import py_compile
 from pathlib import Path
 
@@ -78,3 +80,105 @@ def test_rviz_config_shows_markers_and_annotated_image_on_the_node_topics():
     topics = {d.get("Topic", {}).get("Value") for d in rviz["Visualization Manager"]["Displays"]}
     assert "/" + POSE_NODE_PARAMS["markers_topic"].default in topics
     assert "/" + POSE_NODE_PARAMS["annotated_topic"].default in topics
+
+
+# ---------------------------------------------------------------- launch argument handling (pose_ros.launch_args)
+
+def test_flags_numbers_and_sources_become_typed_values_or_one_line_naming_the_argument():
+    from pose_ros.launch_args import LaunchArgumentError, flag, number, source
+    assert flag("rviz", "true") is True and flag("rviz", "False") is False
+    assert number("rate", "2", 0.1, 1000) == 2.0 and isinstance(number("rate", "2", 0.1, 1000), float)
+    assert source("0") == 0 and source("/data/photos") == "/data/photos" and source("/dev/video2") == "/dev/video2"
+    for call, name in ((lambda: flag("rviz", "maybe"), "rviz"), (lambda: number("rate", "fast", 0.1, 1000), "rate"),
+                       (lambda: number("rate", "0", 0.1, 1000), "rate"), (lambda: source(" "), "source")):
+        with pytest.raises(LaunchArgumentError, match=f"launch argument '{name}'") as e:
+            call()
+        assert "\n" not in str(e.value)
+
+
+def test_model_argument_takes_params_files_zoo_names_and_model_folders(tmp_path):
+    from pose_ros.launch_args import pose_node_params
+    common = str(CONFIG / "pose_node.yaml")
+    assert pose_node_params(str(CONFIG), "") == [common]
+    for name in ("movenet/thunder", "movenet_thunder"):
+        assert pose_node_params(str(CONFIG), name) == [common, str(CONFIG / "movenet_thunder.yaml")]
+    # No params file of its own: the zoo name or folder is the `model` parameter, with the common settings.
+    assert pose_node_params(str(CONFIG), "yolox/nano") == [common, {"model": "yolox/nano"}]
+    assert pose_node_params(str(CONFIG), str(tmp_path)) == [common, {"model": str(tmp_path)}]
+
+
+def test_rviz2_presence_comes_from_the_ament_index():
+    from pose_ros.launch_args import package_available
+    assert package_available("pose_msgs") and package_available("pose_ros")   # installed into the venv prefix
+    assert not package_available("no_such_package_xyz")
+
+
+def calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and (getattr(n.func, "id", None) == name or getattr(n.func, "attr", None) == name)]
+
+
+def keyword(call: ast.Call, name: str):
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+@pytest.mark.parametrize("path", LAUNCH, ids=lambda p: p.name)
+def test_node_parameters_are_typed_values_not_raw_launch_configurations(path):
+    """A LaunchConfiguration in `parameters` reaches the node typed by its look (source:=0 -> INTEGER)."""
+    tree = ast.parse(path.read_text())
+    for node in calls(tree, "Node"):
+        params = keyword(node, "parameters")
+        assert params is None or not calls(params, "LaunchConfiguration"), \
+            f"{path.name}: line {node.lineno} passes a raw LaunchConfiguration as a parameter"
+
+
+def test_demo_shuts_down_when_pose_source_exits():
+    tree = ast.parse((ROOT / "launch" / "pose_demo.launch.py").read_text())
+    sources = {t.id for a in ast.walk(tree) if isinstance(a, ast.Assign) and isinstance(a.value, ast.Call)
+               and calls(a.value, "Node") and any(isinstance(c, ast.Constant) and c.value == "pose_source"
+                                                  for c in ast.walk(a.value)) for t in a.targets}
+    handlers = [c for c in calls(tree, "OnProcessExit") if getattr(keyword(c, "target_action"), "id", None) in sources]
+    assert sources and handlers, "no OnProcessExit handler on the pose_source node"
+    assert all(calls(keyword(c, "on_exit"), "Shutdown") for c in handlers)
+
+
+def test_demo_starts_rviz_only_where_rviz2_is_installed_and_says_so_otherwise():
+    tree = ast.parse((ROOT / "launch" / "pose_demo.launch.py").read_text())
+    rviz = [c for c in calls(tree, "Node") if getattr(keyword(c, "package"), "value", None) == "rviz2"]
+    guarded = [i for i in ast.walk(tree) if isinstance(i, ast.If) and calls(i.test, "package_available")
+               and any(c in list(ast.walk(i)) for c in rviz)]
+    assert rviz and guarded, "the rviz2 Node is not behind a package_available('rviz2') check"
+    assert any("rviz2" in str(getattr(keyword(c, "msg"), "value", "")) for c in calls(guarded[0], "LogInfo"))
+
+
+def launch_importable() -> str | None:
+    for mod in ("launch", "launch_ros"):
+        if importlib.util.find_spec(mod) is None:
+            return f"{mod} is not installed (ROS launch is on no registry reachable from here)"
+    import launch
+    if not hasattr(launch, "LaunchDescription"):
+        return "the installed `launch` module is not ROS launch (PyPI's `launch` is an unrelated app)"
+    return None
+
+
+EXPECTED_ARGUMENTS = {
+    "pose.launch.py": {"model": "", "image": "image", "compressed": "false", "depth": "false",
+                       "depth_image": "depth", "camera_info": "camera_info"},
+    "pose_demo.launch.py": {"source": "0", "rate": "10.0", "model": "", "frame_id": "camera_optical", "rviz": "true"},
+}
+
+
+@pytest.mark.parametrize("path", LAUNCH, ids=lambda p: p.name)
+def test_launch_file_imports_and_declares_its_arguments(path):
+    reason = launch_importable()
+    if reason:
+        pytest.skip(reason)
+    from launch.actions import DeclareLaunchArgument
+    from launch.launch_context import LaunchContext
+    spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    declared = {e.name: "".join(s.perform(LaunchContext()) for s in e.default_value)
+                for e in description.entities if isinstance(e, DeclareLaunchArgument)}
+    assert declared == EXPECTED_ARGUMENTS[path.name]
