@@ -56,7 +56,7 @@ build() {  # $1 = package folder; rest = extra cmake options
   run cmake -S "$src" -B "$dir" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
     -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" "$@"
   run cmake --build "$dir" -j2
-  run cmake --install "$dir"
+  (cd "$dir" && run cmake --install .)   # from the build dir: symlink installs write their manifest to cwd
 }
 build pose_msgs
 # Symlinked like the editable Python install: edits to launch/ and config/ show up without a rebuild.
