@@ -22,6 +22,7 @@ from pose_core.layouts import get_layout
 from pose_core.people import Person
 from pose_core.preprocess import Preprocessor
 from pose_core.runtimes import load_runtime
+from pose_core.runtimes import cache as runtime_cache
 from pose_core.runtimes.base import Runtime
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ class PoseEstimator:
         kind, path = zoo.resolve(spec, runtime, Path(models_dir) if models_dir else None,
                                  download=download, verify=verify)
         f = spec.files[kind]
+        # The source format's checked TFLite fp32 where that is the default (pose_core.runtimes.cache).
+        kind, path = runtime_cache.prefer_tflite(spec, kind, path, requested=runtime, device=device,
+                                                 input_size=_parse_input_size(input_size, spec)
+                                                 if tuple(scales) == (1.0,) else None)
         rt = load_runtime(kind, path, inputs=f.inputs, outputs=f.outputs, device=device, threads=threads)
         layout = get_layout(spec.layout)
         options = {k: v for k, v in spec.codec.items() if k != "name"}

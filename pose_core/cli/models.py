@@ -9,6 +9,9 @@ def add_arguments(p):
     p.add_argument("action", choices=("list", "fetch", "verify"))
     p.add_argument("names", nargs="*", help="zoo names (default: all)")
     p.add_argument("--models-dir", default=None, help="default: $POSE_MODELS_DIR or the user cache")
+    p.add_argument("--convert", action="store_true",
+                   help="fetch: also convert each model's source (frozen graph, TF.js, OpenVINO IR) to its checked "
+                        "TFLite fp32 in the converted-model cache ($POSE_CACHE_DIR), as first use would")
 
 
 def run(args) -> int:
@@ -51,4 +54,28 @@ def run(args) -> int:
                 except ModelError as exc:
                     print(f"FAILED   {n} [{kind}] {exc}")
                     failures += 1
+        if args.action == "fetch" and getattr(args, "convert", False):
+            failures += _convert(spec, models_dir)
     return 1 if failures else 0
+
+
+def _convert(spec, models_dir) -> int:
+    """Pre-convert one model into the converted-model cache; 1 on failure."""
+    from pose_core.runtimes import cache
+
+    try:
+        done = cache.preconvert(spec, models_dir)
+    except (ModelError, OSError) as exc:
+        print(f"FAILED   {spec.name} [tflite, converted] {exc}")
+        return 1
+    if done is None:
+        return 0                                   # its default runtime is already TFLite (or not a source)
+    entry, meta = done
+    if not meta.get("ok"):
+        why = meta.get("error") or f"max |diff| {meta.get('max_abs_diff', float('nan')):.3g} > {meta.get('tolerance')}"
+        print(f"FAILED   {spec.name} [tflite, converted] not used: {why}; the source runtime stays the default")
+        return 1
+    print(f"ok       {spec.name} [tflite, converted from {meta['source_kind']}, max |diff| "
+          f"{meta['max_abs_diff']:.2g}] {entry.tflite}")
+    return 0
+
