@@ -348,3 +348,22 @@ def test_crop_tracking_for_a_single_pose_model_on_a_stream(graph, images_dir):
     assert not res.successful and "crop tracking" in res.reason
     (res,) = graph.set_parameters(crop_tracking=False)
     assert res.successful, res.reason
+
+
+def test_topdown_pipeline_by_name_on_a_stream(graph, images_dir):
+    """A top-down pipeline is a model name like any other; on the node's stream the detector runs every
+    detect_every frames and crops follow the tracked people in between."""
+    results = graph.set_parameters(model="topdown/yolox-nano+movenet-lightning", detect_every=2)
+    assert all(r.successful for r in results), [r.reason for r in results]
+    image = photo(images_dir, "p3.jpg")
+    h, w = image.shape[:2]
+    for _ in range(4):
+        result = send(graph, graph.image_msg(image, time.time(), FRAME))
+        assert result.model == "topdown/yolox-nano+movenet-lightning" and result.layout == "coco17"
+        assert len(result.persons) >= 2
+        for p in result.persons:
+            assert 0 <= p.x_min and p.x_min + p.width <= w + 1 and p.height > 50
+            assert sum(k.score > 0 for k in p.keypoints) >= 5
+    # A multi-person model inside a pipeline is refused with the reason; the pipeline keeps serving.
+    (res,) = graph.set_parameters(model="topdown:yolox/nano+movenet/multipose-lightning")
+    assert not res.successful and "single-pose" in res.reason
