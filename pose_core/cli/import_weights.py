@@ -1,5 +1,6 @@
 """`pose import tfpose GRAPH.pb --out DIR` / `pose import lwopenpose CHECKPOINT.pth --out DIR` /
-`pose import openvino human-pose-estimation-0001.xml --out DIR`:
+`pose import openvino human-pose-estimation-0001.xml --out DIR` /
+`pose import yolox yolox_nano.onnx --out DIR [--formats tflite_fp32,tflite_int8] [--representative IMAGES]`:
 published weights -> our Keras architectures, written in the zoo format (DIR/model.keras + model.yaml).
 See docs/import.md."""
 from __future__ import annotations
@@ -32,7 +33,16 @@ def add_arguments(parser) -> None:
     ov = sub.add_parser("openvino", help="Open Model Zoo human-pose-estimation-0001 OpenVINO IR (.xml + .bin "
                                          "beside it; FP32, FP16 or FP16-INT8); openvino not needed")
     ov.add_argument("source", type=Path, help="IR .xml (the .bin of the same name must be beside it)")
-    for p in (tp, lw, ov):
+    yx = sub.add_parser("yolox", help="YOLOX-nano person detector ONNX (Megvii's yolox_nano.onnx) -> TFLite "
+                                      "detector folder; onnx package needed, onnxruntime not")
+    yx.add_argument("source", type=Path, help="yolox_nano.onnx")
+    yx.add_argument("--formats", default="tflite_fp32",
+                    help="comma-separated: tflite_fp32, tflite_int8 (model.yaml = the first)")
+    yx.add_argument("--representative", metavar="IMAGES", type=Path, default=None,
+                    help="real photos for int8 calibration, letterboxed as at inference (folder, COCO .json "
+                         "or .txt list)")
+    yx.add_argument("--calibration", type=int, default=100, help="max images for int8 calibration")
+    for p in (tp, lw, ov, yx):
         p.add_argument("--out", type=Path, required=True, help="output folder (model.keras + model.yaml)")
         p.add_argument("--name", default=None, help="model name in model.yaml")
 
@@ -100,9 +110,17 @@ def _import_openvino(args) -> Path:
                                             "offset": [float(v) for v in imported.input_offset]}})
 
 
+def _import_yolox(args) -> Path:
+    from pose_core.convert.yolox_export import import_yolox
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    return import_yolox(args.source, args.out, formats, representative=args.representative,
+                        calibration=args.calibration, name=args.name)
+
+
 def run(args) -> int:
     importer = {"tfpose": _import_tfpose, "lwopenpose": _import_lwopenpose,
-                "openvino": _import_openvino}[args.format]
+                "openvino": _import_openvino, "yolox": _import_yolox}[args.format]
     yaml_path = importer(args)
     print(f"imported {args.source} -> {yaml_path}")
     return 0

@@ -65,9 +65,13 @@ def load_detector(name: str, *, runtime: str | None = None, device: str = "cpu",
     """A detector zoo entry (or a model folder whose model.yaml says `task: detector`). decoder_options
     override the entry's (score_threshold, nms_iou, max_people)."""
     spec = zoo.get_spec(name, task="detector")
-    kind, path = zoo.resolve(spec, runtime, Path(models_dir) if models_dir else None,
-                             download=download, verify=verify)
-    f = spec.files[kind]
+    from pose_core.detectors import build
+    if build.recipe(spec, runtime) is not None:     # built here from a source file (yolox/nano-int8)
+        kind, path = build.built_file(spec, runtime, models_dir, download=download)
+    else:
+        kind, path = zoo.resolve(spec, runtime, Path(models_dir) if models_dir else None,
+                                 download=download, verify=verify)
+    f = spec.files.get(kind) or zoo.ModelFile(path=str(path))
     rt = load_runtime(kind, path, inputs=f.inputs, outputs=f.outputs, device=device, threads=threads)
     options = {k: v for k, v in spec.codec.items() if k != "name"}
     options.update({k: v for k, v in decoder_options.items() if v is not None})

@@ -1,0 +1,183 @@
+"""YOLOX ONNX -> detector model folder: TFLite files + model.yaml (`task: detector`), loadable by
+pose_core.detectors.load_detector(DIR).
+
+    yaml_path = import_yolox("yolox_nano.onnx", "out/yolox", formats=("tflite_fp32", "tflite_int8"),
+                             representative="photos/")
+
+The TFLite files come from pose_core.export.export_tflite (the exporter every model uses); int8 is
+full-integer (int8 weights and activations, float32 input/output) calibrated on real photos that are
+letterboxed exactly as at inference (pose_core.preprocess.Preprocessor with the zoo's preprocess). Each
+file is checked against the Keras model on the first image: the largest |difference| of the box terms and
+of the scores is written to model.yaml (`export.checks`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from pose_core.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("tflite_fp32", "tflite_int8")
+FILES = {"tflite_fp32": "model_fp32.tflite", "tflite_int8": "model_int8.tflite"}
+INPUT_SIZE = (416, 416)
+# The zoo's yolox/nano facts (pose_core/zoo/detectors.yaml), NHWC because our model is.
+CODEC = {"name": "yolox", "strides": [8, 16, 32], "class_id": 0, "score_threshold": 0.3, "nms_iou": 0.65,
+         "max_people": 20}
+PREPROCESS = {"channel_order": "bgr", "resize": "letterbox", "anchor": "top_left", "pad_value": 114,
+              "tensor_layout": "nhwc"}
+SOURCE = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx"
+
+
+def preprocessor(input_size: tuple[int, int] = INPUT_SIZE):
+    from pose_core.preprocess import Preprocessor
+    return Preprocessor.from_spec(PREPROCESS, input_size, np.float32)
+
+
+def image_paths(source) -> list[Path]:
+    """Images of a representative source: a folder, COCO .json, .txt list or one image; or a list of paths."""
+    from pose_core.export import ExportError, _image_paths
+    if isinstance(source, (list, tuple)):
+        paths = [Path(p) for p in source]
+    else:
+        paths = _image_paths(Path(source))
+    if not paths:
+        raise ExportError(f"representative data {source}: no images found")
+    return paths
+
+
+def calibration_batches(paths: Iterable[Path], input_size: tuple[int, int] = INPUT_SIZE) -> Callable:
+    """A callable yielding (1, h, w, 3) float32 BGR tensors letterboxed as at inference (what
+    pose_core.export.representative_images takes; at the model's size its own letterbox is a no-op)."""
+    import cv2
+    pre, paths = preprocessor(input_size), list(paths)
+
+    def batches():
+        for p in paths:
+            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if bgr is None:
+                log.warning("representative data: cannot read %s, skipped", p)
+                continue
+            yield pre(bgr)[0][None]
+    return batches
+
+
+def output_difference(reference: np.ndarray, got: np.ndarray) -> dict:
+    """Max |difference| of the box terms (grid units / log-sizes) and of the sigmoid scores."""
+    d = np.abs(np.asarray(reference, np.float64) - np.asarray(got, np.float64))
+    return {"box_max_abs": float(d[..., :4].max()), "score_max_abs": float(d[..., 4:].max())}
+
+
+def export_yolox(model, out_dir: str | Path, formats: Iterable[str] = FORMATS, *, representative=None,
+                 calibration: int = 100) -> dict[str, tuple[Path, dict]]:
+    """{format: (file, checks)} for each TFLite format of the Keras YOLOX `model` (fixed input size)."""
+    from pose_core.export import ExportError, export_tflite, run_tflite
+
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExportError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}")
+    input_size = (int(model.input.shape[2]), int(model.input.shape[1]))
+    paths = image_paths(representative) if representative is not None else []
+    if "tflite_int8" in formats and not paths:
+        raise ExportError("tflite_int8 needs representative images (--representative DIR)")
+    batches = calibration_batches(paths[:calibration], input_size) if paths else None
+    x = next(iter(batches()), None) if batches else None
+    if x is None:
+        x = np.random.default_rng(0).uniform(0, 255, (1, input_size[1], input_size[0], 3)).astype(np.float32)
+    reference = np.asarray(model(x, training=False))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for fmt in formats:
+        path, tmp = out / FILES[fmt], out / f".{FILES[fmt]}.part"
+        try:
+            export_tflite(model, tmp, fmt.split("_", 1)[1], input_size, batches, calibration)
+        except Exception as exc:   # converter failures: name the format, keep the cause
+            tmp.unlink(missing_ok=True)
+            raise ExportError(f"{fmt} export failed: {type(exc).__name__}: {exc}") from exc
+        os.replace(tmp, path)
+        checks = output_difference(reference, run_tflite(path, x)[0])
+        log.info("exported %s -> %s (vs Keras: box terms %.2g, scores %.2g max |diff|)", fmt, path,
+                 checks["box_max_abs"], checks["score_max_abs"])
+        done[fmt] = (path, checks)
+    return done
+
+
+def detector_entry(name: str, description: str, tflite: Path, checks: dict, *, input_size, source_sha256: str,
+                   quantization: str) -> dict:
+    from pose_core.export import sha256_of
+    return {
+        "name": name,
+        "task": "detector",
+        "description": description,
+        "codec": dict(CODEC),
+        "input_size": [int(v) for v in input_size],
+        "fixed_input_size": True,
+        "preprocess": dict(PREPROCESS),
+        "default_runtime": "tflite",
+        "files": {"tflite": {"path": tflite.name, "sha256": sha256_of(tflite)}},
+        "licence": "Apache-2.0 (YOLOX, Megvii)",
+        "source": SOURCE,
+        "quantization": quantization,
+        "imported_from": {"sha256": source_sha256, "converter": "pose import yolox"},
+        "export": {"checks": {k: float(f"{v:.3g}") for k, v in checks.items()}},
+    }
+
+
+def _write_yaml(path: Path, entry: dict) -> Path:
+    import yaml
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(yaml.safe_dump(entry, sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def import_yolox(onnx_path: str | Path, out_dir: str | Path, formats: Iterable[str] = ("tflite_fp32",), *,
+                 representative=None, calibration: int = 100, name: str | None = None) -> Path:
+    """ONNX -> out_dir/model_<fmt>.tflite + model_<fmt>.yaml each, and model.yaml = the first format's.
+    Returns model.yaml's path."""
+    from pose_core.convert.yolox_onnx import convert_yolox_onnx
+    from pose_core.export import sha256_of
+
+    onnx_path = Path(onnx_path)
+    model = convert_yolox_onnx(onnx_path)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create output folder {out}: {exc.strerror}") from None
+    exported = export_yolox(model, out, formats, representative=representative, calibration=calibration)
+    input_size = (int(model.input.shape[2]), int(model.input.shape[1]))
+    source_sha = sha256_of(onnx_path)
+    base = name or "yolox/nano-imported"
+    first = None
+    for fmt, (path, checks) in exported.items():
+        quant = fmt.split("_", 1)[1]
+        entry = detector_entry(f"{base}-{quant}", f"YOLOX-nano person detector imported from {onnx_path.name}, "
+                               f"TFLite {quant}", path, checks, input_size=input_size,
+                               source_sha256=source_sha, quantization=quant)
+        _write_yaml(out / f"model_{fmt}.yaml", entry)
+        if first is None:
+            first = {**entry, "name": base}
+    return _write_yaml(out / "model.yaml", first)
+
+
+def build_tflite(onnx_path: str | Path, fmt: str, representative, out_path: str | Path) -> dict:
+    """The zoo build step (pose_core.detectors.build): one TFLite file of the ONNX at out_path; returns
+    its checks against the Keras model."""
+    from pose_core.convert.yolox_onnx import convert_yolox_onnx
+
+    model = convert_yolox_onnx(onnx_path)
+    out_path = Path(out_path)
+    with tempfile.TemporaryDirectory(prefix="yolox_export_") as tmp:
+        (path, checks), = export_yolox(model, tmp, [fmt], representative=representative).values()
+        shutil.move(str(path), str(out_path))
+    return checks
