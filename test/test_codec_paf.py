@@ -277,3 +277,42 @@ def test_limb_table_with_non_adjacent_xy_channels():
     maps = codec.encode(np.stack(truth), INPUT)
     for kps, t in match(codec.decode([maps], INPUT), truth):
         assert np.abs(kps[:, :2] - t[:, :2]).max() < 0.1
+
+
+def test_fast_paths_equal_their_reference_on_real_maps(codec, tfpose_maps, monkeypatch):
+    """The speed paths (flat-index NMS, one-base-index bilinear, one-pass limb scoring) compute what the
+    plain definitions compute, on the real model's maps."""
+    from scipy.ndimage import maximum_filter
+
+    from pose_core.codecs import paf as paf_module
+    from pose_core.codecs.peaks import find_peaks
+
+    heat = np.ascontiguousarray(tfpose_maps[..., :K])
+    chans, ys, xs, values = find_peaks(heat, codec.peak_threshold, 3)
+    # Definition: a 3x3 local maximum of its own channel above the threshold, strictly above its left
+    # and upper neighbours (one candidate per plateau).
+    local = maximum_filter(heat, size=(3, 3, 1), mode="constant", cval=-np.inf)
+    mask = (heat >= local) & (heat > codec.peak_threshold)
+    mask[:, 1:] &= heat[:, 1:] > heat[:, :-1]
+    mask[1:] &= heat[1:] > heat[:-1]
+    ry, rx, rc = np.nonzero(mask)
+    assert len(chans) >= K // 2
+    assert sorted(zip(chans.tolist(), ys.tolist(), xs.tolist())) == sorted(zip(rc.tolist(), ry.tolist(), rx.tolist()))
+    np.testing.assert_array_equal(values, heat[ys, xs, chans])
+    assert all(np.all(np.diff(values[chans == k]) <= 0) for k in range(K))      # best first per channel
+
+    h, w, c = tfpose_maps.shape
+    fields, stride_c, field_of_limb = codec._field_pairs(np.ascontiguousarray(tfpose_maps), codec.paf_offset)
+    rng = np.random.default_rng(0)
+    sx = rng.uniform(-1, w, (200, 10)).astype(np.float32)         # includes points beyond every border
+    sy = rng.uniform(-1, h, (200, 10)).astype(np.float32)
+    field = field_of_limb[rng.integers(0, len(field_of_limb), 200)][:, None]
+    fast = paf_module._bilinear_pairs_inner(fields, h, w, stride_c, sx, sy, field)
+    plain = paf_module._bilinear_pairs(fields, h, w, stride_c, sx, sy, field)
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-6)
+
+    one_pass = codec.decode([tfpose_maps], INPUT)
+    monkeypatch.setattr(paf_module, "_SCREEN_FROM_PAIRS", 0)     # every pair through the 3-sample pre-screen
+    screened = codec.decode([tfpose_maps], INPUT)
+    assert len(one_pass) == len(screened) == 1
+    np.testing.assert_array_equal(one_pass[0].keypoints, screened[0].keypoints)
