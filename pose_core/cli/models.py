@@ -56,7 +56,22 @@ def run(args) -> int:
                     failures += 1
         if args.action == "fetch" and getattr(args, "convert", False):
             failures += _convert(spec, models_dir)
+        if args.action == "fetch" and spec.extra.get("build"):
+            failures += _build(spec, models_dir)
     return 1 if failures else 0
+
+
+def _build(spec, models_dir) -> int:
+    """Build a zoo file made here from its source (yolox/nano-int8) into the cache; 1 on failure."""
+    from pose_core.detectors import build
+
+    try:
+        kind, path = build.built_file(spec, None, models_dir)
+    except (ModelError, OSError) as exc:
+        print(f"FAILED   {spec.name} [built] {exc}")
+        return 1
+    print(f"ok       {spec.name} [{kind}, built from its source] {path}")
+    return 0
 
 
 def _convert(spec, models_dir) -> int:
