@@ -266,8 +266,12 @@ def test_tflite_exports_find_the_same_people(model_dir, keras_net, references, p
 # ---- zoo entry, CLI ---------------------------------------------------------------------------------------
 
 def test_zoo_entry_runs_the_ir_without_an_import_step(models_dir, images_dir):
+    from pose_core import zoo
     from pose_core.estimator import PoseEstimator
 
+    spec = zoo.get_spec("lightweight-openpose/omz-0001")
+    kind, xml = zoo.resolve(spec, None, models_dir, verify=True)   # sha256 of the .xml and the .bin
+    assert kind == "openvino_ir" and xml.with_suffix(".bin").is_file()
     est = PoseEstimator.from_zoo("lightweight-openpose/omz-0001", runtime="openvino_ir", models_dir=models_dir)
     assert est.runtime.kind == "openvino_ir" and est.layout.name == "openpose18"
     assert len(est(read_image(images_dir / "p3.jpg"))) >= 2
