@@ -7,7 +7,7 @@
 The video: vtest.avi (pedestrians) from Debian's opencv-doc package:
     apt-get download opencv-doc && dpkg-deb -x opencv-doc_*.deb /tmp/ocv
     --video /tmp/ocv/usr/share/doc/opencv-doc/examples/data/vtest.avi
-Frames with N people are real photos of one person each (hand1, p1, apink1), tiled into a 640x480
+Frames with N people are real photos of one person each (hand1, p1), tiled into a 640x480
 grid, so every model sees the same people at the same size. Timings are medians over --repeat runs; the
 table states the load average, since the machine may be shared.
 """
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ONE_PERSON_PHOTOS = ("hand1.jpg", "p1.jpg", "apink1.jpg")     # one clearly visible person each
+ONE_PERSON_PHOTOS = ("hand1.jpg", "p1.jpg")     # one clearly visible person each (yolox-nano misses apink1 small)
 
 
 def tiled_frame(images_dir: Path, people: int, size=(640, 480)) -> np.ndarray:
