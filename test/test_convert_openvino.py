@@ -211,11 +211,11 @@ def test_keras_matches_openvino_on_the_shared_photos(keras_net, references, phot
             ours, theirs = _keras_maps(keras_net, photos[name]), _ov_maps(compiled, photos[name])
             assert ours.shape == theirs.shape == (H // 8, W // 8, 57)
             errors.append(float(np.abs(ours - theirs).max()))
-            if kind == "int8":   # int8 activations: compare what the maps mean, not every value
-                assert len(_people(ours)) == len(_people(theirs)), name
+            # int8 activations move map values by up to ~0.4: what the maps mean must still agree.
+            assert len(_people(ours)) == len(_people(theirs)), (kind, name)
         worst[kind] = max(errors)
     print("max |keras - openvino| on the shared photos:", {k: f"{v:.3g}" for k, v in worst.items()})
-    assert worst["float activations"] < TOL_FLOAT_ACTIVATIONS   # int8: the people were compared above
+    assert worst["float activations"] < TOL_FLOAT_ACTIVATIONS   # int8: only the people (above)
 
 
 def test_people_found_on_person_photos_and_nobody_on_the_cat(keras_net, photos):
@@ -315,6 +315,10 @@ def test_cli_bad_input_is_one_line(ir_path, tmp_path, capsys):
     truncated.write_bytes(ir_path.read_bytes())
     truncated.with_suffix(".bin").write_bytes(ir_path.with_suffix(".bin").read_bytes()[:100_000])
     assert "truncated" in _one_line_error(capsys, ["import", "openvino", str(truncated), *out])
+    dangling = tmp_path / "dangling.xml"   # well-formed xml, an edge from a layer that does not exist
+    dangling.write_text(re.sub(r'from-layer="\d+"', 'from-layer="99999"', ir_path.read_text(), count=1))
+    dangling.with_suffix(".bin").write_bytes(ir_path.with_suffix(".bin").read_bytes())
+    assert "layer id 99999" in _one_line_error(capsys, ["import", "openvino", str(dangling), *out])
     assert not (tmp_path / "out" / "model.yaml").exists()
 
 

@@ -86,6 +86,9 @@ class IRGraph:
                 self.consumers.setdefault(src_id, []).append(dst_id)
         except (TypeError, ValueError):
             raise CheckpointError(f"{src}: malformed <edge> in the IR") from None
+        dangling = sorted({i for i in (*self.inputs, *self.consumers) if i not in self.layers})
+        if dangling:
+            raise CheckpointError(f"{src}: an <edge> names layer id {dangling[0]}, which the IR does not have")
         self.inputs = {k: dict(sorted(v.items())) for k, v in self.inputs.items()}
         self._values: dict[str, np.ndarray | None] = {}
 
@@ -385,7 +388,7 @@ def ir_state_dict(graph: IRGraph, model, convs: dict[str, IRConv], stages: int) 
             raise CheckpointError(f"{source}: IR layer {ir_name} has strides {conv.strides} dilations "
                                   f"{conv.dilations}, the architecture's {ours} has {ours_strides} {ours_dil}")
         weight, bias = conv.weight, conv.bias
-        if ir_name == "Mconv1_stage2_L1/sq" or re.fullmatch(r"Mconv1_stage\d+_L1/sq", ir_name):
+        if re.fullmatch(r"Mconv1_stage\d+_L1/sq", ir_name):   # a refinement stage's first conv
             n_heat, n_paf = (int(keras_layers[f"initial_stage.{h}.1.0"].weights[0].shape[-1])
                              for h in ("heatmaps", "pafs"))
             features = weight.shape[1] - n_heat - n_paf
@@ -446,6 +449,14 @@ def convert_openvino_ir(xml_path: str | Path, *, layout: str = "openpose18",
                         bin_path: str | Path | None = None) -> ImportedIR:
     """Build our Keras Lightweight OpenPose sized like the IR and load its weights."""
     graph = IRGraph(xml_path, bin_path)
+    try:
+        return _convert(graph, layout)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+        # Well-formed xml whose edges / attributes do not describe a consistent graph.
+        raise CheckpointError(f"{graph.xml_path}: malformed IR ({type(exc).__name__}: {exc})") from None
+
+
+def _convert(graph: IRGraph, layout: str) -> ImportedIR:
     source = str(graph.xml_path)
     if not graph.by_type("Parameter"):
         raise CheckpointError(f"{source}: the IR has no input (Parameter) layer")
