@@ -23,11 +23,20 @@ def depth_to_metres(depth: np.ndarray) -> np.ndarray:
     raise ImageError(f"depth image must be uint16 (mm) or float (m), got {depth.dtype}")
 
 
+# Focal lengths of real cameras, in pixels: a fisheye at 320x240 has ~100, a telephoto at 8K ~10^5.
+# Outside [MIN_FOCAL, MAX_FOCAL] a K is a driver bug (fx = 1e-300 gave positions of -inf, marked valid).
+MIN_FOCAL, MAX_FOCAL = 1.0, 1e7
+
+
 def check_intrinsics(k: np.ndarray) -> np.ndarray:
-    """Return K as a 3x3 float64 matrix; raises ImageError unless fx, fy > 0 and finite (e.g. all zeros)."""
+    """Return K as a 3x3 float64 matrix; raises ImageError unless it is finite with MIN_FOCAL <= fx, fy <=
+    MAX_FOCAL and the principal point within MAX_FOCAL pixels (e.g. all zeros, 1e-300, NaN)."""
     k = np.asarray(k, np.float64).reshape(3, 3)
-    if not np.all(np.isfinite(k)) or k[0, 0] <= 0 or k[1, 1] <= 0:
-        raise ImageError(f"camera intrinsics unusable (fx={k[0, 0]}, fy={k[1, 1]}): need fx, fy > 0")
+    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    if (not np.all(np.isfinite(k)) or not (MIN_FOCAL <= fx <= MAX_FOCAL and MIN_FOCAL <= fy <= MAX_FOCAL)
+            or max(abs(cx), abs(cy)) > MAX_FOCAL):
+        raise ImageError(f"camera intrinsics unusable (fx={fx:g}, fy={fy:g}, cx={cx:g}, cy={cy:g}): need "
+                         f"{MIN_FOCAL:g} <= fx, fy <= {MAX_FOCAL:g} pixels")
     return k
 
 
@@ -78,6 +87,7 @@ def lift_people(people: list[Person], depth_m: np.ndarray, k: np.ndarray, image_
         z = robust_depth(depth_m, kp[:, 0] * sx, kp[:, 1] * sy, window, min_depth, max_depth)
         valid = np.isfinite(z) & (kp[:, 2] > min_score)
         xyz = backproject(kp[:, 0], kp[:, 1], np.where(valid, z, 0.0), k)
+        valid &= np.isfinite(xyz).all(axis=1)     # never a non-finite position marked valid
         person.keypoints_3d = np.concatenate([np.where(valid[:, None], xyz, 0.0),
                                               valid[:, None].astype(np.float32)], axis=1)
     return people

@@ -105,6 +105,8 @@ def play(bag: Path, rate: float = 1.0, wait_subscribers: int = 0, topics: list[s
             time.sleep(0.05)
         n, first_ts, t_start = 0, None, time.monotonic()
         for topic, _, ts, raw in read_messages(bag):
+            if not rclpy.ok():                # stopped by a signal
+                break
             if topic not in pubs:
                 continue
             first_ts = ts if first_ts is None else first_ts
@@ -155,7 +157,11 @@ def info(bag: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="pose_bag", description=__doc__.split("\n\n")[0])
+    from pose_core.cli.parser import OneLineParser
+    from pose_core.quiet import quiet_tensorflow
+
+    quiet_tensorflow(filter_stderr=argv is None)
+    ap = OneLineParser(prog="pose_bag", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     w = sub.add_parser("write", help="image folder / video -> MCAP bag of Image messages")
     w.add_argument("out", type=Path)
@@ -178,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("info", help="summarise a bag")
     i.add_argument("bag", type=Path)
     args, ros_args = ap.parse_known_args(argv)
+    if ros_args and args.cmd not in ("play", "record"):      # only play/record take ROS arguments
+        ap.error(f"unrecognized arguments: {' '.join(ros_args)}")
     try:
         if args.cmd == "write":
             if args.out.exists():
@@ -186,22 +194,34 @@ def main(argv: list[str] | None = None) -> int:
             n = write_images(args.out, args.source, args.topic, args.rate, args.frame_id,
                              max_frames=args.max_frames, repeat=args.repeat)
             print(f"wrote {n} frames to {args.out}")
-        elif args.cmd == "play":
+        elif args.cmd in ("play", "record"):
             import rclpy
-            rclpy.init(args=ros_args)
-            print(f"published {play(args.bag, args.rate, args.wait_subscribers, args.topics)} messages")
+
+            from pose_ros.shutdown import SignalExit, init_ros
+            code = init_ros("pose_bag", ["pose_bag", *ros_args])
+            if code:
+                return code
+            exits = SignalExit("pose_bag")
+            exits.running(rclpy.try_shutdown)     # play/record loops end when rclpy.ok() turns false
+            try:
+                if args.cmd == "play":
+                    print(f"published {play(args.bag, args.rate, args.wait_subscribers, args.topics)} messages")
+                else:
+                    pairs = [tuple(t.split(":", 1)) for t in args.topic]
+                    print(f"recorded {record(args.out, pairs, args.duration, args.max_messages)} messages")
+            except Exception:  # noqa: BLE001 - publishing into the context a signal just closed
+                if not exits.signalled:
+                    raise
             rclpy.try_shutdown()
-        elif args.cmd == "record":
-            import rclpy
-            rclpy.init(args=ros_args)
-            pairs = [tuple(t.split(":", 1)) for t in args.topic]
-            print(f"recorded {record(args.out, pairs, args.duration, args.max_messages)} messages")
-            rclpy.try_shutdown()
+            return exits.finish(0)
         else:
             print(info(args.bag))
     except (ImageError, FileNotFoundError, ValueError) as e:
         print(f"pose_bag: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("pose_bag: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

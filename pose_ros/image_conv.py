@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from pose_core.errors import ImageError
+from pose_core.image_header import check_encoded
 
 # encoding -> (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -82,38 +83,16 @@ def image_msg_to_bgr(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
 
 
 def compressed_to_bgr(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """CompressedImage (jpeg/png) -> BGR uint8."""
-    data = np.frombuffer(bytes(msg.data), np.uint8)   # bytes(): data may be array.array or list
-    if data.size == 0:
+    """CompressedImage (any format OpenCV decodes) -> BGR uint8. The size is checked on the header first:
+    a decompression bomb would otherwise be allocated in full."""
+    raw = bytes(msg.data)                             # bytes(): data may be array.array or list
+    if not raw:
         raise ImageError("empty compressed image")
-    # Check the size from the header before decoding: a decompression bomb would otherwise allocate it.
-    if not _header_size_ok(data, max_pixels):
-        raise ImageError(f"compressed image too large (> {max_pixels} pixels)")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    check_encoded(raw, max_pixels, f"compressed image (format {msg.format!r})")
+    img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
-        raise ImageError(f"corrupt or unsupported compressed image (format {msg.format!r}, {data.size} bytes)")
+        raise ImageError(f"corrupt or unsupported compressed image (format {msg.format!r}, {len(raw)} bytes)")
     return img
-
-
-def _header_size_ok(data: np.ndarray, max_pixels: int) -> bool:
-    # PNG: width/height are big-endian uint32 at bytes 16..24 of the IHDR chunk.
-    raw = data[:24].tobytes()
-    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
-        w, h = int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
-        return w * h <= max_pixels
-    # JPEG: the frame size is in the first SOFn segment; walk the segments until it.
-    buf = data.tobytes()
-    i = 2
-    while buf[:2] == b"\xff\xd8" and i + 9 < len(buf):
-        if buf[i] != 0xFF:
-            break
-        marker = buf[i + 1]
-        seg_len = int.from_bytes(buf[i + 2:i + 4], "big")
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            h, w = int.from_bytes(buf[i + 5:i + 7], "big"), int.from_bytes(buf[i + 7:i + 9], "big")
-            return w * h <= max_pixels
-        i += 2 + seg_len
-    return True
 
 
 def numpy_to_image(arr: np.ndarray, encoding: str, msg_type=None, header=None):

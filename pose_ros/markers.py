@@ -29,7 +29,8 @@ def _points(person: Person, k: np.ndarray | None, size: tuple[int, int], use_3d:
     """(K, 3) marker positions and a (K,) validity mask."""
     kp = person.keypoints
     if use_3d and person.keypoints_3d is not None:
-        return person.keypoints_3d[:, :3], person.keypoints_3d[:, 3] > 0
+        xyz = person.keypoints_3d[:, :3]
+        return xyz, (person.keypoints_3d[:, 3] > 0) & np.isfinite(xyz).all(axis=1)
     w, h = size
     if k is not None:
         fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
@@ -37,7 +38,7 @@ def _points(person: Person, k: np.ndarray | None, size: tuple[int, int], use_3d:
         fx = fy = float(w)
         cx, cy = w / 2.0, h / 2.0
     xyz = np.stack([(kp[:, 0] - cx) / fx, (kp[:, 1] - cy) / fy, np.ones(len(kp))], axis=1)
-    return xyz, kp[:, 2] > 0
+    return xyz, (kp[:, 2] > 0) & np.isfinite(xyz).all(axis=1)     # RViz gets no inf/NaN point
 
 
 def people_to_markers(people: list[Person], header, image_size: tuple[int, int], k: np.ndarray | None = None,

@@ -1,6 +1,8 @@
 """pose_core people -> pose_msgs/PersonArray (the public message API; field meanings in pose_msgs/msg/*.msg)."""
 from __future__ import annotations
 
+import math
+
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 
@@ -14,7 +16,7 @@ def person_to_msg(person: Person) -> PersonMsg:
     kps = []
     for i, (x, y, s) in enumerate(person.keypoints):
         k = Keypoint(index=i, name=names[i], x=float(x), y=float(y), score=float(s))
-        if kp3 is not None and kp3[i, 3] > 0:
+        if kp3 is not None and kp3[i, 3] > 0 and all(math.isfinite(v) for v in kp3[i, :3]):
             k.position = Point(x=float(kp3[i, 0]), y=float(kp3[i, 1]), z=float(kp3[i, 2]))
             k.position_valid = True
         kps.append(k)

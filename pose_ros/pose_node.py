@@ -19,7 +19,9 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -27,7 +29,7 @@ from visualization_msgs.msg import MarkerArray
 
 from pose_core.draw import draw_people
 from pose_core.errors import ImageError, PoseError
-from pose_core.estimator import PoseEstimator
+from pose_core import estimators, quiet
 from pose_core.lift3d import check_intrinsics, depth_to_metres, scale_intrinsics
 from pose_core.tracking import PoseTracker
 from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr, image_to_numpy, numpy_to_image
@@ -37,7 +39,9 @@ from pose_ros.messages import people_to_msg, stamp_seconds
 from pose_msgs.msg import PersonArray
 from pose_ros.params import MODEL_PARAMS, POSE_NODE_PARAMS, declare, values
 from pose_ros.pipeline import DepthFrame, FramePipeline, nearest_in_time
+from pose_ros.shutdown import SignalExit, init_ros
 from pose_ros.stats import NodeStats
+from pose_ros.transport import TransportCheck
 
 
 @dataclass
@@ -47,10 +51,12 @@ class Frame:
     received_wall: float     # time.time() at the callback
 
 
-def load_estimator(p: dict) -> PoseEstimator:
-    return PoseEstimator.from_zoo(p["model"], runtime=p["runtime"] or None, device=p["device"],
-                                  threads=p["threads"] or None, input_size=p["input_size"] or None,
-                                  crop_tracking=p["crop_tracking"])
+def load_estimator(p: dict):
+    """PoseEstimator or top-down pipeline; frames form a stream (pipelines track crops between detections)."""
+    return estimators.load_estimator(p["model"], runtime=p["runtime"] or None, device=p["device"],
+                                     threads=p["threads"] or None, input_size=p["input_size"] or None,
+                                     crop_tracking=p["crop_tracking"], stream=True,
+                                     detect_every=p["detect_every"] or None)
 
 
 class PoseNode(Node):
@@ -58,6 +64,7 @@ class PoseNode(Node):
         super().__init__("pose_node", **kwargs)
         declare(self, POSE_NODE_PARAMS)
         self.p = values(self, POSE_NODE_PARAMS)
+        set_log_level(self, self.p["log_level"])
         self.stats = NodeStats()
         self.mailbox = LatestMailbox()
         self._lock = threading.Lock()          # guards self.pipeline swaps and self.p updates
@@ -79,19 +86,26 @@ class PoseNode(Node):
         self.pub_annotated = self.create_publisher(Image, self.p["annotated_topic"], 5)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
+        # Frames, depth, CameraInfo and diagnostics in their own callback group: the parameter callback (a
+        # model reload takes seconds) runs on the executor's other thread, so the old model keeps serving.
+        frames = MutuallyExclusiveCallbackGroup()
+        self._reloading: str | None = None     # the model being loaded, for diagnostics
+        self.transport = TransportCheck(self.p["qos_reliability"] == "reliable", self.p["compressed"])
         if self.p["compressed"]:
             topic = self.p["image_topic"].rstrip("/") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_image, qos_in)
+            self.create_subscription(CompressedImage, topic, self._on_image, qos_in, callback_group=frames)
         else:
             topic = self.p["image_topic"]
-            self.create_subscription(Image, topic, self._on_image, qos_in)
+            self.create_subscription(Image, topic, self._on_image, qos_in, callback_group=frames)
         self._depth: deque = deque(maxlen=10)
         self._camera_info: CameraInfo | None = None
         if self.p["depth"]:
-            self.create_subscription(Image, self.p["depth_topic"], self._on_depth, qos_in)
-            self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_camera_info, qos_in)
+            self.create_subscription(Image, self.p["depth_topic"], self._on_depth, qos_in, callback_group=frames)
+        if self.p["depth"] or self.transport.needed:   # CameraInfo also tells the frame size before frames come
+            self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_camera_info, qos_in,
+                                     callback_group=frames)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
+        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics, callback_group=frames)
         self._worker = threading.Thread(target=self._work, name="pose_inference", daemon=True)
         self._running = True
         self._worker.start()
@@ -101,25 +115,41 @@ class PoseNode(Node):
     # ------------------------------------------------------------------ callbacks (cheap)
     def _on_image(self, msg) -> None:
         self.stats.input.tick()
+        if self.transport.needed and isinstance(msg, Image):
+            self._check_transport(msg.width, msg.height, msg.encoding, len(msg.data))
         self.mailbox.put(Frame(msg, time.monotonic(), time.time()))
 
     def _on_depth(self, msg: Image) -> None:
         self._depth.append(msg)      # converted only if a colour frame matches it
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        if self.transport.needed and msg.width and msg.height:
+            self._check_transport(msg.width, msg.height, "bgr8")
+        if self.p["depth"]:
+            self._camera_info = msg
+
+    def _check_transport(self, width: int, height: int, encoding: str, nbytes: int | None = None) -> None:
+        problem = self.transport.check(width, height, encoding, nbytes)
+        if problem:      # once; it stays in the diagnostics
+            self.get_logger().warning(problem)
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         new = dict(self.p)
         new.update({q.name: q.value for q in params if q.name in new})
         if any(new[k] != self.p[k] for k in MODEL_PARAMS):
+            self._reloading = new["model"]             # frames meanwhile: the old model (other thread)
+            self.get_logger().info(f"switching model to {new['model']!r}; {self.p['model']!r} serves frames "
+                                   f"meanwhile")
             try:
                 estimator = load_estimator(new)
+                estimator.max_pixels = new["max_pixels"]
                 FramePipeline(estimator).warm_up()     # before the swap: no slow first frame
             except Exception as e:  # noqa: BLE001 - any failed load (also TF errors) must keep the old model
                 reason = f"model {new['model']!r} not loaded, keeping {self.p['model']!r}: {e}"
                 self.get_logger().error(reason)
                 return SetParametersResult(successful=False, reason=reason)
+            finally:
+                self._reloading = None
             with self._lock:
                 self.pipeline.estimator = estimator
                 if self.pipeline.tracker is not None:
@@ -139,6 +169,7 @@ class PoseNode(Node):
     def _apply_result_params(self) -> None:
         pl = self.pipeline
         pl.min_person_score, pl.min_keypoint_score = self.p["min_person_score"], self.p["min_keypoint_score"]
+        pl.estimator.max_pixels = self.p["max_pixels"]     # one limit: the parameter, also in the estimator
         pl.depth_window = self.p["depth_window"]
         wanted = tuple(self.p[k] for k in ("tracking", "tracking_min_similarity", "tracking_max_age",
                                            "smoothing", "smoothing_min_cutoff", "smoothing_beta"))
@@ -160,6 +191,8 @@ class PoseNode(Node):
                 self.stats.count("bad_input")
                 self.get_logger().warning(f"bad input frame skipped: {e}")
             except Exception as e:  # noqa: BLE001 - a node must keep serving; log the cause in one line
+                if not self._running:      # stopping: publishing into a closed context is not a frame error
+                    return
                 self.stats.count("errors")
                 self.get_logger().error(f"frame failed: {type(e).__name__}: {e}")
 
@@ -180,6 +213,8 @@ class PoseNode(Node):
         self.stats.processed.tick(done)
         self.stats.count("processed")
         self.stats.estimator_ms.add(timing["total"])
+        if self._reloading:
+            self.stats.count("processed_during_reload")
         self.stats.latency_ms.add((done - frame.received) * 1000.0)
         self.stats.age_ms.add((time.time() - stamp_seconds(msg.header.stamp)) * 1000.0)
         # Drawing and markers cost CPU on every frame: only when someone listens.
@@ -237,10 +272,15 @@ class PoseNode(Node):
             "bad_depth": str(counts.get("bad_depth", 0)), "depth_unmatched": str(counts.get("depth_unmatched", 0)),
             "errors": str(counts.get("errors", 0)), "model": est.name, "layout": est.layout.name,
             "runtime": est.runtime.describe(), "device": getattr(est.runtime, "device", "cpu"),
+            "model_loading": self._reloading or "",
+            "frames_processed_during_reload": str(counts.get("processed_during_reload", 0)),
+            "transport": self.transport.problem or "ok",
         }
         level, message = DiagnosticStatus.OK, "ok"
         if counts.get("errors", 0):
             level, message = DiagnosticStatus.WARN, "some frames failed (see log)"
+        elif self.transport.problem:
+            level, message = DiagnosticStatus.WARN, "raw frames too large for best_effort transport (see log)"
         elif received and dropped / received > 0.5:
             level, message = DiagnosticStatus.WARN, "dropping most frames: camera faster than the model"
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: pose estimation", message=message,
@@ -258,19 +298,38 @@ class PoseNode(Node):
         return super().destroy_node()
 
 
+def set_log_level(node: Node, level: str) -> None:
+    """log_level parameter: the node's logger; 'debug' also shows TensorFlow's own C++ log lines."""
+    levels = {"debug": LoggingSeverity.DEBUG, "info": LoggingSeverity.INFO, "warn": LoggingSeverity.WARN,
+              "error": LoggingSeverity.ERROR}
+    if level not in levels:
+        raise ValueError(f"parameter 'log_level' must be one of {', '.join(levels)}, not {level!r}")
+    node.get_logger().set_level(levels[level])
+    if level == "debug":
+        quiet.quiet_tensorflow(verbose=True)
+
+
 def main(args=None) -> int:
-    rclpy.init(args=args)
+    quiet.quiet_tensorflow()          # before TensorFlow is imported (the model load); log_level:=debug undoes
+    code = init_ros("pose_node", args)
+    if code:
+        return code
+    exits = SignalExit("pose_node")   # a signal while the model loads: one line, exit 0
     try:
         node = PoseNode()
     except (PoseError, ValueError, ParameterException) as e:
         # One readable line (missing model file, unknown model, bad parameter type), then exit non-zero.
         rclpy.logging.get_logger("pose_node").fatal(f"cannot start: {e}")
         rclpy.try_shutdown()
-        return 1
-    # Single-threaded: a multi-threaded executor's dispatch cost ~2 ms per frame here (bench_node). The price:
-    # during a model reload (parameter callback) no frames are taken; DDS keeps the newest qos_depth ones.
-    executor = SingleThreadedExecutor()
+        return exits.finish(1)
+    # Two threads: frames (one callback group) keep flowing while a parameter callback reloads the model.
+    executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
+
+    def stop() -> None:               # from the signal watcher thread
+        node._running = False
+        rclpy.try_shutdown()          # wakes the executor; results still in flight are dropped silently
+    exits.running(stop)
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -278,7 +337,7 @@ def main(args=None) -> int:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return exits.finish(0)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from pose_core.errors import ImageError
+from pose_core.quiet import quiet_tensorflow
 from pose_ros.frames import describe, iter_frames
 from pose_ros.image_conv import bgr_to_compressed, numpy_to_image
 from pose_ros.params import Param, declare, descriptor, values
+from pose_ros.shutdown import SignalExit, init_ros
 
 SOURCE_PARAMS: dict[str, Param] = {
     "source": Param("0", "image folder, image file, video file, webcam index or /dev/videoN"),
@@ -111,13 +113,18 @@ class SourceNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
+    quiet_tensorflow()
+    code = init_ros("pose_source", args)
+    if code:
+        return code
+    exits = SignalExit("pose_source")       # SIGINT/SIGTERM: one line, exit 0
     try:
         node = SourceNode()
     except (ImageError, ValueError, ParameterException) as e:
         rclpy.logging.get_logger("pose_source").fatal(f"cannot start: {e}")
         rclpy.try_shutdown()
-        return 1
+        return exits.finish(1)
+    exits.running(rclpy.try_shutdown)       # ends the loop below (rclpy.ok() turns false)
     # A fixed-rate loop (not a timer) so frames keep their spacing even when publishing one takes long.
     code = 0
     try:
@@ -137,10 +144,13 @@ def main(args=None) -> int:
         node.get_logger().info(f"published {node.count} frames")
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - publishing into the context a signal just closed
+        if not exits.signalled:
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-    return code
+    return exits.finish(code)
 
 
 if __name__ == "__main__":
