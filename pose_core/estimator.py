@@ -17,6 +17,7 @@ import numpy as np
 from pose_core import zoo
 from pose_core.codecs import build_codec
 from pose_core.codecs.base import Codec
+from pose_core.flip import check_flip_test, codec_class
 from pose_core.image_io import MAX_PIXELS, to_bgr8
 from pose_core.layouts import get_layout
 from pose_core.people import Person
@@ -24,6 +25,7 @@ from pose_core.preprocess import Preprocessor
 from pose_core.runtimes import load_runtime
 from pose_core.runtimes import cache as runtime_cache
 from pose_core.runtimes.base import Runtime
+from pose_core.scales import check_network_size, check_scales
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,9 @@ class PoseEstimator:
         self.layout = codec.layout
         self.name = name
         self.flip_test = flip_test
-        self.scales = tuple(scales)
+        if flip_test:
+            check_flip_test(codec, name)     # one line naming the models that can
+        self.scales = check_scales(scales)     # finite, in (0, 4]: no 0 people, no 10 GB tensor
         self.max_pixels = max_pixels
         if self.scales != (1.0,) and runtime.fixed_input_size is not None:
             raise ValueError(f"{name}: multi-scale needs a model that accepts any input size")
@@ -57,6 +61,8 @@ class PoseEstimator:
         "native" (the image's own size, rounded up to the stride) or None (the entry's default).
         crop_tracking: for single-pose models on a video stream (entries with `crop_tracking: true`)."""
         spec = zoo.get_spec(name)
+        if flip_test:                 # before loading anything
+            check_flip_test(codec_class(spec.codec.get("name", "")), spec.name)
         kind, path = zoo.resolve(spec, runtime, Path(models_dir) if models_dir else None,
                                  download=download, verify=verify)
         f = spec.files[kind]
@@ -102,6 +108,7 @@ class PoseEstimator:
             runs.append((*crop_input(self.preprocessor, bgr, self.crop_tracker.crop_for(bgr.shape)), False))
         for s in self.scales if not runs else ():
             size = None if s == 1.0 else _scaled(base_w, base_h, s, self.preprocessor.size_multiple)
+            check_network_size(*(size or (base_w, base_h)), s)
             tensor, transform = self.preprocessor(bgr, size)
             runs.append((tensor, transform, False))
             if self.flip_test:

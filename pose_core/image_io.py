@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from pose_core.errors import ImageError
+from pose_core.image_header import check_encoded
 
 MIN_SIDE = 8                 # smaller cannot hold a recognisable person at any model's stride
 MAX_PIXELS = 50_000_000      # ~50 MP: beyond this, decoding alone takes seconds and GBs
@@ -24,6 +25,7 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
     if data.size == 0:
         raise ImageError(f"{path} is empty")
+    check_encoded(data.tobytes(), max_pixels, str(path))    # from the header: no decompression bomb
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"{path} is not a readable image (corrupt or unsupported format)")
@@ -40,7 +42,8 @@ def check_size(width: int, height: int, max_pixels: int = MAX_PIXELS, what: str 
 
 def to_bgr8(image: np.ndarray, color: str = "bgr", max_pixels: int = MAX_PIXELS,
             what: str = "image") -> np.ndarray:
-    """Any (H, W), (H, W, 1|3|4) array of uint8/uint16/float in [0, 1] -> BGR uint8 (H, W, 3).
+    """Any (H, W), (H, W, 1|3|4) array of uint8/uint16/float (0..1, or 0..255 when its maximum is over
+    1) -> BGR uint8 (H, W, 3).
     color: channel order of 3/4-channel input, 'bgr' or 'rgb'."""
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 1:
@@ -69,5 +72,11 @@ def _to_uint8(image: np.ndarray, what: str) -> np.ndarray:
     if np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(image).all():
             raise ImageError(f"{what} contains NaN or infinite values")
-        return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        # Float images come as 0..1 (OpenCV/skimage convention) or 0..255 (a uint8 image cast to float).
+        # Decide by the data: clipping 0..255 values to 0..1 gives an all-white image and 0 people.
+        lo, hi = float(image.min()), float(image.max())
+        full = 255.0 if hi > 1.0 else 1.0
+        if hi > 255.0 * 1.01 or lo < -0.01 * full:
+            raise ImageError(f"{what} is a float image with values {lo:g}..{hi:g}; expected 0..1 or 0..255")
+        return (np.clip(image * (255.0 / full), 0.0, 255.0) + 0.5).astype(np.uint8)
     raise ImageError(f"{what} has unsupported pixel type {image.dtype}")

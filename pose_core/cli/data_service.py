@@ -11,7 +11,10 @@ dataset (and POSE_MASK_CACHE) paths as the trainer, e.g. on a shared filesystem.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import time
 
 from pose_core.errors import PoseError
 
@@ -65,18 +68,25 @@ def run(args) -> int:
         server = _start(service.WorkerServer, config, f"worker on port {args.port}")
         print(f"worker listening on port {server._address.rsplit(':', 1)[1]} "
               f"(dispatcher {args.dispatcher})", flush=True)
+    # Not server.join(): it blocks inside C++ where Ctrl-C never reaches Python. SIGTERM stops it too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        server.join()
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
-        pass
-    return 0
+        print(f"{args.role} stopped", flush=True)
+    # The gRPC server's C++ threads keep a normal interpreter exit waiting forever: leave at once.
+    from pose_core import quiet
+    sys.stderr.flush()
+    quiet.flush()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`pose-data-service` console script: the same as `pose data-service`."""
     from pose_core.cli import main as pose_main
 
-    return pose_main(["data-service", *(sys.argv[1:] if argv is None else argv)])
+    return pose_main(["data-service", *(sys.argv[1:] if argv is None else argv)], entry_point=argv is None)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from pose_core.cli.common import add_model_arguments, estimator_from_args
+from pose_core.cli.outputs import check_output_dir, check_output_file
 from pose_core.errors import ImageError
 
 
@@ -33,6 +34,8 @@ def run(args) -> int:
     from pose_core.draw import draw_people
     from pose_core.image_io import read_image
 
+    check_output_file(args.json_out, "--json")        # before any work: a late failure loses every result
+    check_output_dir(args.out, "--out")
     estimator = estimator_from_args(args)
     out_dir = Path(args.out) if args.out else None
     if out_dir:
@@ -41,11 +44,11 @@ def run(args) -> int:
     for name in args.images:
         try:
             image = read_image(name)
+            people, timing = estimator.estimate(image, return_timing=True)   # ImageError: over a size limit
         except ImageError as exc:
             print(f"pose estimate: skipped: {exc}", file=sys.stderr)
             failed += 1
             continue
-        people, timing = estimator.estimate(image, return_timing=True)
         h, w = image.shape[:2]
         records.append(result_record(name, w, h, estimator, people))
         print(f"{name}: {len(people)} person(s), {timing['total']:.1f} ms")

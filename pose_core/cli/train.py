@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     """`pose-train` console script: the same as `pose train` (one error and logging policy: pose_core.cli)."""
     from pose_core.cli import main as pose_main
 
-    return pose_main(["train", *(sys.argv[1:] if argv is None else argv)])
+    return pose_main(["train", *(sys.argv[1:] if argv is None else argv)], entry_point=argv is None)
 
 
 if __name__ == "__main__":
