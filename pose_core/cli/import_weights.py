@@ -42,7 +42,10 @@ def add_arguments(parser) -> None:
                     help="real photos for int8 calibration, letterboxed as at inference (folder, COCO .json "
                          "or .txt list)")
     yx.add_argument("--calibration", type=int, default=100, help="max images for int8 calibration")
-    for p in (tp, lw, ov, yx):
+    yx.add_argument("--out", type=Path, required=True,
+                    help="output folder (model_fp32.tflite / model_int8.tflite, a yaml for each, model.yaml)")
+    yx.add_argument("--name", default=None, help="model name in model.yaml")
+    for p in (tp, lw, ov):
         p.add_argument("--out", type=Path, required=True, help="output folder (model.keras + model.yaml)")
         p.add_argument("--name", default=None, help="model name in model.yaml")
 
