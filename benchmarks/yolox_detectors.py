@@ -54,7 +54,8 @@ def main() -> None:
     from pose_core.zoo import default_models_dir
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=Path, default=Path(os.environ.get("POSE_TEST_IMAGES", "../shared/data/images")))
+    p.add_argument("--images", type=Path,
+                   default=Path(os.environ.get("POSE_TEST_IMAGES", "../shared/data/images")))
     p.add_argument("--models-dir", type=Path, default=default_models_dir())
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=10)
@@ -64,10 +65,11 @@ def main() -> None:
               if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     with tempfile.TemporaryDirectory() as tmp:
         import_yolox(onnx_path, tmp, ["tflite_fp32", "tflite_int8"], representative=args.images)
-        rows = [("yolox/nano (zoo fp16 file, NCHW)", load_detector("yolox/nano", models_dir=args.models_dir,
-                                                                    threads=args.threads)),
-                ("pose import yolox: TFLite fp32", load_detector(f"{tmp}/model_tflite_fp32.yaml", threads=args.threads)),
-                ("pose import yolox: TFLite int8", load_detector(f"{tmp}/model_tflite_int8.yaml", threads=args.threads))]
+        threads = args.threads
+        rows = [("yolox/nano (zoo fp16 file, NCHW)",
+                 load_detector("yolox/nano", models_dir=args.models_dir, threads=threads)),
+                ("pose import yolox: TFLite fp32", load_detector(f"{tmp}/model_tflite_fp32.yaml", threads=threads)),
+                ("pose import yolox: TFLite int8", load_detector(f"{tmp}/model_tflite_int8.yaml", threads=threads))]
         tensors = {}
         for label, det in rows:
             xs = []
@@ -90,7 +92,7 @@ def main() -> None:
             reference = onnx_person_boxes(onnx_path, images, args.threads)
         except ImportError:
             reference = None
-        print(f"| detector | network ms median | p90 | worst IoU vs ONNX | mean IoU | people on cat.jpg |")
+        print("| detector | network ms median | p90 | worst IoU vs ONNX | mean IoU | people on cat.jpg |")
         print("|---|---:|---:|---:|---:|---:|")
         for label, det in rows:
             ious, cat = [], "-"
