@@ -86,6 +86,11 @@ class PafCodec(Codec):
         n_screen = self._allowed_fails + 1
         self._screen = (np.linspace(0, paf_samples - 1, n_screen + 2)[1:-1].round().astype(int)
                         if n_screen < paf_samples else np.zeros(0, int))
+        # Samples that must pass for a valid limb: the smallest count whose fraction reaches min_paf_fraction.
+        self._min_passed = next(i for i in range(paf_samples + 1) if i / paf_samples >= min_paf_fraction) \
+            if min_paf_fraction <= 1 else paf_samples + 1
+        self._limb_ids = np.arange(len(limbs))
+        self._channel_ids = np.arange(layout.num_keypoints + 1)
         self._flip_perm, self._flip_sign = self._flip_channels()
 
     # ------------------------------------------------------------------ decode
@@ -101,84 +106,91 @@ class PafCodec(Codec):
         return heat[..., :k], paf[..., self.paf_offset:expected]
 
     def decode(self, outputs: list[np.ndarray], input_size: tuple[int, int]) -> list[Person]:
-        heatmaps, _ = self.split(outputs)
-        heatmaps = np.ascontiguousarray(heatmaps, np.float32)
-        # The PAFs are sampled in place (channel offset added), not sliced: a channel slice is not
-        # contiguous and would be copied whole on every gather.
-        paf_src = np.ascontiguousarray(outputs[1] if len(outputs) >= 2 else outputs[0], np.float32)
-        chans, ys, xs, values = find_peaks(heatmaps, self.peak_threshold, self.nms_window)
+        self.split(outputs)                                  # shape check
+        k = self.layout.num_keypoints
+        # Heatmaps and PAFs are read in place from the network's output (channel offsets added), never
+        # sliced: a channel slice is not contiguous and would be copied whole.
+        heat_src = np.ascontiguousarray(outputs[0], np.float32)
+        paf_src = np.ascontiguousarray(outputs[1], np.float32) if len(outputs) >= 2 else heat_src
+        chans, ys, xs, values = find_peaks(heat_src, self.peak_threshold, self.nms_window, channels=k)
         if len(chans) == 0:
             return []
-        px, py, values = refine_peaks(heatmaps, chans, ys, xs,
-                              self.upsample if self.refine == "upsample" else 0)
-        k = self.layout.num_keypoints
-        starts = np.searchsorted(chans, np.arange(k + 1))
+        px, py, values = refine_peaks(heat_src, chans, ys, xs,
+                                      self.upsample if self.refine == "upsample" else 0)
+        starts = np.searchsorted(chans, self._channel_ids)
         limb, ia, ib, score = self._score_limbs(paf_src, self.paf_offset, px, py, starts, input_size[1])
         conns = self._match(limb, ia, ib, score, len(chans))
-        people = self._assemble(conns, chans, values)
-        out = []
-        xy = np.stack([cells_to_pixels(px, self.stride), cells_to_pixels(py, self.stride)], 1)
-        for parts, _ in people:
-            parts = np.asarray(parts)
-            found = parts >= 0
-            if found.sum() < self.min_parts:
-                continue
-            kps = np.zeros((k, 3), np.float32)
-            kps[found, :2] = xy[parts[found]]
-            kps[found, 2] = np.clip(values[parts[found]], 0.0, 1.0)
-            person_score = float(kps[:, 2].sum() / k)
-            if person_score >= self.min_person_score:
-                out.append(Person(kps, person_score, self.layout))
-        out.sort(key=lambda p: -p.score)
-        return out
+        return self._people(self._assemble(conns, chans, values), px, py, values)
+
+    def _people(self, people, px, py, values) -> list[Person]:
+        """Assembled people (peak index per keypoint, -1 = none) -> Person objects, all at once; people
+        with fewer than min_parts keypoints or a score under min_person_score are dropped."""
+        if not people:
+            return []
+        k = self.layout.num_keypoints
+        parts = np.array([p for p, _ in people], np.intp)                     # (people, K)
+        found = parts >= 0
+        used = parts[found]
+        kps = np.zeros(parts.shape + (3,), np.float32)
+        kps[found, 0] = cells_to_pixels(px[used], self.stride)
+        kps[found, 1] = cells_to_pixels(py[used], self.stride)
+        kps[found, 2] = np.minimum(np.maximum(values[used], 0.0), 1.0)
+        scores = np.add.reduce(kps[:, :, 2], axis=1) / k
+        keep = ((np.add.reduce(found, axis=1) >= self.min_parts) & (scores >= self.min_person_score)).nonzero()[0]
+        keep = keep[np.argsort(-scores[keep], kind="stable")]                 # best first
+        return [Person(kps[i], float(scores[i]), self.layout) for i in keep.tolist()]
 
     def _score_limbs(self, paf_src, paf_base, px, py, starts, input_h):
-        """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones."""
-        counts = np.diff(starts)
-        na, nb = counts[self._limb_a], counts[self._limb_b]
-        npairs = na * nb
-        total = int(npairs.sum())
+        """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones.
+        Positions are complex (x + iy) so a segment, its samples and its direction are one op each."""
+        counts = starts[1:] - starts[:-1]
+        nb = counts[self._limb_b]
+        npairs = counts[self._limb_a] * nb
+        total = int(np.add.reduce(npairs))
         if total == 0:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty, np.zeros(0, np.float32)
-        limb = np.repeat(np.arange(len(npairs)), npairs)
-        local = np.arange(total) - np.repeat(np.cumsum(npairs) - npairs, npairs)
+        limb = self._limb_ids.repeat(npairs)
+        local = np.arange(total) - (npairs.cumsum() - npairs).repeat(npairs)
         nb_l = nb[limb]
         ia = starts[self._limb_a][limb] + local // nb_l
         ib = starts[self._limb_b][limb] + local % nb_l
 
-        ax, ay, dx, dy = px[ia], py[ia], px[ib] - px[ia], py[ib] - py[ia]
-        length = np.hypot(dx, dy)
-        inv = np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0).astype(np.float32)
-        ux, uy = dx * inv, dy * inv
+        pos = np.empty(len(px), np.complex64)
+        pos.real, pos.imag = px, py
+        a = pos[ia]
+        seg = pos[ib] - a
+        length = np.abs(seg)
+        # A zero-length pair (two parts on one spot) gets no direction: every dot is 0, it never passes.
+        u_conj = (seg * np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0).astype(np.float32)).conj()
 
         fields, stride_c, field_of_limb = self._field_pairs(paf_src, paf_base)
         h, w = paf_src.shape[:2]
         sample = _bilinear_pairs if h < 2 or w < 2 else _bilinear_pairs_inner
+        field = field_of_limb[limb]
 
         def dots(rows, t):
-            """PAF . direction at fractions t along the pairs `rows` -> (len(rows), len(t))."""
-            sx = ax[rows, None] + dx[rows, None] * t
-            sy = ay[rows, None] + dy[rows, None] * t
-            v = sample(fields, h, w, stride_c, sx, sy, field_of_limb[limb[rows]][:, None])
-            return v.real * ux[rows, None] + v.imag * uy[rows, None]
+            """PAF . direction at fractions t along the pairs `rows` (None = all) -> (pairs, len(t))."""
+            pa, sg, f, uc = (a, seg, field, u_conj) if rows is None else (a[rows], seg[rows], field[rows],
+                                                                        u_conj[rows])
+            pts = pa[:, None] + sg[:, None] * t
+            v = sample(fields, h, w, stride_c, pts.real, pts.imag, f[:, None])
+            return (v * uc[:, None]).real
 
         # Exact pre-screen: a pair failing the threshold at more of these few samples than the
         # fraction test allows in total can never pass, so most wrong pairs cost 3 samples, not 10.
         # Worth its second pass only with many pairs (large inputs); a few hundred go in one pass.
-        rows = np.flatnonzero(length > 1e-6)
-        if len(self._screen) and len(rows) > _SCREEN_FROM_PAIRS:
-            fails = (dots(rows, self._t[self._screen]) <= self.paf_score_threshold).sum(1)
-            rows = rows[fails <= self._allowed_fails]
+        rows = None
+        if len(self._screen) and total > _SCREEN_FROM_PAIRS:
+            fails = np.add.reduce(dots(None, self._t[self._screen]) <= self.paf_score_threshold, axis=1)
+            rows = (fails <= self._allowed_fails).nonzero()[0]
+            length = length[rows]
         d = dots(rows, self._t)
-        n = d.shape[1]
-        mean = d.sum(1) / n
-        frac = np.count_nonzero(d > self.paf_score_threshold, axis=1) / n
-        length_px = length[rows] * self.stride
-        prior = np.minimum(self.distance_prior * input_h / np.maximum(length_px, 1e-6) - 1.0, 0.0)
-        score = mean + prior
-        keep = (frac >= self.min_paf_fraction) & (score > 0)
-        ok = rows[keep]
+        passed = np.add.reduce(d > self.paf_score_threshold, axis=1)
+        prior = np.minimum(self.distance_prior * input_h / np.maximum(length * self.stride, 1e-6) - 1.0, 0.0)
+        score = np.add.reduce(d, axis=1) / d.shape[1] + prior
+        keep = ((passed >= self._min_passed) & (score > 0)).nonzero()[0]
+        ok = keep if rows is None else rows[keep]
         return limb[ok], ia[ok], ib[ok], score[keep].astype(np.float32)
 
     def _field_pairs(self, paf_src, paf_base):
@@ -346,8 +358,8 @@ _SCREEN_FROM_PAIRS = 400
 def _bilinear_pairs_inner(fields, h, w, c, sx, sy, field):
     """_bilinear_pairs for maps of at least 2x2 cells: the 2x2 cell block starts at (x0, y0) clamped to
     (w - 2, h - 2), so its other corners are always +1 column / +1 row - one base index, four gathers."""
-    sx = np.clip(sx, 0, w - 1, dtype=np.float32)
-    sy = np.clip(sy, 0, h - 1, dtype=np.float32)
+    sx = np.minimum(np.maximum(sx, 0), w - 1)
+    sy = np.minimum(np.maximum(sy, 0), h - 1)
     x0 = np.minimum(sx.astype(np.int32), w - 2)
     y0 = np.minimum(sy.astype(np.int32), h - 2)
     fx = sx - x0.astype(np.float32)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
 # Values are floored before the log-parabola fit: a Gaussian's log is exactly a parabola, but maps reach
@@ -15,40 +14,43 @@ import numpy as np
 _LOG_FLOOR = 1e-4
 
 
-@lru_cache(maxsize=32)
-def _nms_kernel(window: int, channels: int) -> np.ndarray:
-    """Dilation kernel for a (H, W*C) view of (H, W, C) maps: ones every C columns, so each value is
-    compared only with the same channel's neighbours in a window x window square."""
-    kernel = np.zeros((window, (window - 1) * channels + 1), np.uint8)
-    kernel[:, ::channels] = 1
-    return kernel
+@lru_cache(maxsize=8)
+def _window_offsets(window: int):
+    """Row and column offsets of a window x window neighbourhood, shaped to broadcast to (win, win, n)."""
+    d = np.arange(-(window // 2), window // 2 + 1)
+    return d[:, None, None], d[None, :, None]
 
 
-def find_peaks(maps: np.ndarray, threshold: float, window: int = 3):
+def find_peaks(maps: np.ndarray, threshold: float, window: int = 3, channels: int | None = None):
     """Local maxima of every channel above `threshold`.
 
-    maps: (H, W, C) float32. Returns (channel, y, x, value) arrays sorted by channel, then by
-    descending value. One dilation over the (H, W*C) view does the NMS of all channels in one call
-    (cv2 treats pixels outside the image as absent, so rows never leak into the next channel).
+    maps: (H, W, C) float32; channels: search only the first `channels` (the heatmaps of a combined
+    heatmaps + PAFs output, without copying them out). Returns (channel, y, x, value) arrays sorted by
+    channel, then by descending value.
+
+    Only the few cells above the threshold are examined: each one's window x window neighbourhood is
+    fetched in one gather from the flat maps (border cells clamped, which leaves the maximum unchanged:
+    a clamped cell is another cell of the same window), and it is a peak if no neighbour is larger.
+    A plateau (a peak exactly between two cells) would give two candidates for one keypoint: only the
+    cell whose left and upper neighbours are strictly lower is kept.
     """
     maps = np.ascontiguousarray(maps, np.float32)
     h, w, c = maps.shape
-    flat = maps.reshape(h, w * c)
-    local_max = cv2.dilate(flat, _nms_kernel(window, c))
-    # value > threshold  <=>  value >= the next float32 above it: one comparison does both tests.
-    np.maximum(local_max, np.nextafter(np.float32(threshold), np.float32(np.inf)), out=local_max)
-    # Flat indices of the few maxima (np.nonzero on the 2-D mask costs ~20x more than flatnonzero).
-    idx = np.flatnonzero(flat >= local_max)
-    v = flat.reshape(-1)
-    values = v[idx]
-    # A plateau (a peak exactly between two cells) would give two candidates for one keypoint:
-    # keep only the cell whose left and upper neighbours are strictly lower.
-    wc = w * c
-    ys, cols = np.divmod(idx, wc)
-    ok = ((cols < c) | (v[np.maximum(idx - c, 0)] < values)) & ((ys == 0) | (v[np.maximum(idx - wc, 0)] < values))
-    if not ok.all():
-        ys, cols, values = ys[ok], cols[ok], values[ok]
-    xs, chans = np.divmod(cols, c)
+    k = c if channels is None else int(channels)
+    heat = maps if k == c else maps[..., :k]
+    # 1-D nonzero: on the 2-D or 3-D mask numpy's nonzero costs ~20x more.
+    cand = (heat > threshold).reshape(-1).nonzero()[0]
+    ys, rest = np.divmod(cand, w * k)
+    xs, chans = np.divmod(rest, k)
+    dy, dx = _window_offsets(window)
+    rows = np.minimum(np.maximum(ys + dy, 0), h - 1) * w
+    cols = np.minimum(np.maximum(xs + dx, 0), w - 1)
+    near = maps.reshape(-1)[(rows + cols) * c + chans]                # (window, window, candidates)
+    r = window // 2
+    values = near[r, r]
+    keep = ((values >= np.maximum.reduce(near.reshape(window * window, -1)))
+            & ((xs == 0) | (near[r, r - 1] < values)) & ((ys == 0) | (near[r - 1, r] < values)))
+    chans, ys, xs, values = chans[keep], ys[keep], xs[keep], values[keep]
     order = np.lexsort((-values, chans))
     return chans[order], ys[order], xs[order], values[order]
 
@@ -68,20 +70,19 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
     if upsample:
         return _refine_upsampled(maps, chans, ys, xs, int(upsample))
     h, w, c = maps.shape
-    xm, xp = np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)
-    ym, yp = np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1)
-    # The 3x3 neighbourhoods of all peaks in one gather: L[i, j] = log value at row (y-1, y, y+1)[i],
-    # column (x-1, x, x+1)[j] (clamped at the border).
-    flat = np.ascontiguousarray(maps).reshape(-1)
-    rows = np.stack([ym, ys, yp]) * w
-    idx = (rows[:, None, :] + np.stack([xm, xs, xp])[None, :, :]) * c + chans
-    cells = flat[idx]
+    # The 3x3 neighbourhoods of all peaks in one gather (border cells clamped), as in find_peaks:
+    # L[i, j] = log value at row (y-1, y, y+1)[i], column (x-1, x, x+1)[j].
+    dy, dx = _window_offsets(3)
+    rows = np.minimum(np.maximum(ys + dy, 0), h - 1) * w
+    cols = np.minimum(np.maximum(xs + dx, 0), w - 1)
+    cells = np.ascontiguousarray(maps).reshape(-1)[(rows + cols) * c + chans]
     L = np.log(np.maximum(cells, _LOG_FLOOR))
     c0, left, right, up, down = L[1, 1], L[1, 0], L[1, 2], L[0, 1], L[2, 1]
     gx, gy = 0.5 * (right - left), 0.5 * (down - up)
     hxx, hyy = right - 2 * c0 + left, down - 2 * c0 + up
     hxy = 0.25 * (L[2, 2] - L[2, 0] - L[0, 2] + L[0, 0])
-    if ((xs == 0) | (xs == w - 1) | (ys == 0) | (ys == h - 1)).any():
+    if np.minimum.reduce(xs) == 0 or np.minimum.reduce(ys) == 0 or np.maximum.reduce(xs) == w - 1 \
+            or np.maximum.reduce(ys) == h - 1:
         # On the map's edge one neighbour is missing: borrow the other axis' curvature (peaks are
         # near-isotropic) and take the one-sided slope, instead of fitting to a replicated value.
         edge_x = ((xs == 0) | (xs == w - 1)) & (ys > 0) & (ys < h - 1) & (w > 1)
@@ -96,14 +97,19 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
         hyy = np.where(edge_y, hxx, hyy)
         hxy = np.where(edge_x | edge_y, 0.0, hxy)
     det = hxx * hyy - hxy * hxy
-    # Newton step where the Hessian is negative definite; otherwise a per-axis parabola (or nothing).
+    # Newton step where the Hessian is negative definite (nearly always); otherwise a per-axis parabola
+    # (or nothing).
     full = (hxx < 0) & (det > 1e-12)
-    safe_det = np.where(full, det, 1.0)
-    dx = np.where(full, -(hyy * gx - hxy * gy) / safe_det,
-                  np.where(hxx < 0, -gx / np.where(hxx < 0, hxx, -1.0), 0.0))
-    dy = np.where(full, -(hxx * gy - hxy * gx) / safe_det,
-                  np.where(hyy < 0, -gy / np.where(hyy < 0, hyy, -1.0), 0.0))
-    dx, dy = np.clip(dx, -0.5, 0.5), np.clip(dy, -0.5, 0.5)
+    if np.logical_and.reduce(full):
+        dx = -(hyy * gx - hxy * gy) / det
+        dy = -(hxx * gy - hxy * gx) / det
+    else:
+        safe_det = np.where(full, det, 1.0)
+        dx = np.where(full, -(hyy * gx - hxy * gy) / safe_det,
+                      np.where(hxx < 0, -gx / np.where(hxx < 0, hxx, -1.0), 0.0))
+        dy = np.where(full, -(hxx * gy - hxy * gx) / safe_det,
+                      np.where(hyy < 0, -gy / np.where(hyy < 0, hyy, -1.0), 0.0))
+    dx, dy = np.minimum(np.maximum(dx, -0.5), 0.5), np.minimum(np.maximum(dy, -0.5), 0.5)
     # The fitted peak's height: the cell value where the log map was floored (nothing to fit).
     log_peak = c0 + gx * dx + gy * dy + 0.5 * (hxx * dx * dx + 2 * hxy * dx * dy + hyy * dy * dy)
     cell = cells[1, 1]
