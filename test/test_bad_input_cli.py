@@ -148,6 +148,20 @@ def test_output_paths_are_checked_before_any_work(tmp_path, person, case):
     assert a_file.read_text() == "x"
 
 
+@pytest.mark.parametrize("command", ["video", "eval", "bench", "export"])
+def test_other_commands_check_their_output_path_first(tmp_path, command):
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("x")
+    args = {"video": ["video", tmp_path / "missing.mp4", "--out", tmp_path],
+            "eval": ["eval", "--gt", tmp_path / "gt.json", "--predictions", tmp_path / "p.json", "--out", tmp_path],
+            "bench": ["bench", "--out", a_file],
+            "export": ["export", tmp_path / "m.keras", "--out", a_file]}[command]
+    r = pose(*args)
+    assert r.returncode == 2, r.stderr
+    (line,) = lines(r)
+    assert line.startswith(f"pose {command}: error: --out") and "Traceback" not in r.stderr
+
+
 # ------------------------------------------------------------------------------------ flip test
 def test_flip_test_on_a_model_that_cannot_flip_names_the_models_that_can(person):
     r = pose("estimate", person, "--model", "movenet/multipose-lightning", "--flip-test")

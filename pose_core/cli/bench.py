@@ -37,9 +37,11 @@ def bench_estimator(estimator, images, repeat: int) -> dict[str, float]:
 
 def run(args) -> int:
     from pose_core import zoo
+    from pose_core.cli.outputs import check_output_dir
     from pose_core.errors import PoseError
     from pose_core.estimators import load_estimator
     from pose_core.image_io import read_image
+    check_output_dir(args.out, "--out")                    # before minutes of benchmarking
 
     folder = Path(args.images)
     paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))

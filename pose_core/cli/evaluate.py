@@ -78,12 +78,15 @@ def _read_predictions(path: str) -> list[dict]:
 
 
 def run(args) -> int:
+    from pose_core.cli.outputs import check_output_file
     from pose_core.errors import DatasetError
     from pose_core.evaluation import (convert_results, evaluate_crowdpose, evaluate_keypoints, evaluate_pckh,
                                       ground_truth_layout, load_ground_truth)
     from pose_core.evaluation.coco import layout_for_count
     from pose_core.layouts import CROWDPOSE14, MPII16
 
+    check_output_file(args.out, "--out")                   # before any work
+    check_output_file(args.save_predictions, "--save-predictions")
     coco = load_ground_truth(args.gt)
     layout = ground_truth_layout(coco, args.gt_layout)
     metric = args.metric or {CROWDPOSE14.name: "crowdpose", MPII16.name: "pckh"}.get(layout.name, "coco")

@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pose_core.cli.outputs import check_output_dir
     from pose_core.export import ExportError, export_model
+    check_output_dir(args.out, "--out")                   # before the conversions
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     if not formats:
         raise ExportError("--formats is empty")

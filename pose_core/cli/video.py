@@ -5,6 +5,7 @@ import sys
 import time
 
 from pose_core.cli.common import add_model_arguments, estimator_from_args
+from pose_core.cli.outputs import check_output_file
 from pose_core.errors import ImageError, PoseError
 
 
@@ -25,6 +26,7 @@ def run(args) -> int:
 
     from pose_core.draw import draw_people
 
+    check_output_file(args.out, "--out")          # before any work: not after the whole video
     source = int(args.source) if args.source.isdigit() else args.source
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
