@@ -2,8 +2,10 @@
 known skeletons and on the real models' maps of the shared photos. `pose bench` appends decode_table();
 `python -m pose_core.bench_decode` prints it.
 
-Targets (issue "Core"): PAF decoding <= 1 ms for a 432x368 input (54x46 maps, 1-5 people) and <= 20 ms
-for a ~1300x1300 native input with many candidates.
+Targets: PAF decoding <= 1 ms hot for a 432x368 input (54x46 maps, 1-5 people) and <= 20 ms for a
+~1300x1300 native input with many candidates (issue "Core"); IN THE PIPELINE - timed right after the
+network call that produced the maps, caches cold, as the estimator runs it - median <= 0.5 ms over the
+shared photos at 432x368 and <= 3 ms for golf.jpg at native size (issue 12).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from pose_core.codecs.heatmap import HeatmapCodec
 from pose_core.codecs.paf import PafCodec
 from pose_core.layouts import AIC14, OPENPOSE18
 
-TARGET_SMALL_MS, TARGET_LARGE_MS = 1.0, 20.0
+TARGET_SMALL_MS, TARGET_LARGE_MS = 1.0, 20.0                 # hot loop
+TARGET_PIPELINE_MS, TARGET_NATIVE_MS = 0.5, 3.0              # in the pipeline: 432x368 photos, golf native
 
 # A standing person facing the camera, neck at the origin, height 1 (OpenPose-18 names).
 _POSE = {"nose": (0, -.15), "neck": (0, 0), "right_shoulder": (-.18, 0), "right_elbow": (-.25, .25),
@@ -70,8 +73,24 @@ def _paf_row(case, codec, maps, input_size, repeat, target, truth=None):
             "ms": ms, "cpu_ms": cpu, "target": target}
 
 
+def in_pipeline(est, inputs, rounds: int) -> dict[str, tuple[float, float]]:
+    """{image name: (median wall ms, median CPU ms)} of codec.decode timed right after the network call
+    that produced its maps (photos interleaved): the network evicts the decoder's code and data from the
+    caches, as in the estimator. inputs: [(image name, network input tensor)]."""
+    times = {name: ([], []) for name, _ in inputs}
+    for _ in range(rounds + 1):                       # the first round is a warm-up
+        for name, tensor in inputs:
+            outputs = [o[0] for o in est.runtime(tensor[None])]
+            t, c = time.perf_counter(), time.process_time()
+            est.codec.decode(outputs, (tensor.shape[1], tensor.shape[0]))
+            times[name][1].append((time.process_time() - c) * 1000.0)
+            times[name][0].append((time.perf_counter() - t) * 1000.0)
+    return {n: (statistics.median(w[1:]), statistics.median(c[1:])) for n, (w, c) in times.items()}
+
+
 def _real_maps(name: str, input_size, images: list[Path]):
-    """[(image name, outputs, network input (w, h))] of a zoo model on photos; [] if unavailable."""
+    """(estimator, [(image name, outputs, network input (w, h), tensor)]) of a zoo model (its default
+    runtime) on photos; (None, []) if unavailable."""
     try:
         import cv2
 
@@ -88,8 +107,8 @@ def _real_maps(name: str, input_size, images: list[Path]):
             continue
         tensor, _ = est.preprocessor(image)
         outputs = [o[0] for o in est.runtime(tensor[None])]
-        out.append((path.name, outputs, (tensor.shape[1], tensor.shape[0])))
-    return est.codec, out
+        out.append((path.name, outputs, (tensor.shape[1], tensor.shape[0]), tensor))
+    return est, out
 
 
 def bench_decode(repeat: int = 200, images_dir: str | Path | None = None) -> list[dict]:
@@ -111,19 +130,31 @@ def bench_decode(repeat: int = 200, images_dir: str | Path | None = None) -> lis
 
     folder = Path(images_dir or os.environ.get("POSE_TEST_IMAGES", ""))
     photos = sorted(p for p in folder.glob("*.jpg")) if folder.is_dir() else []
-    codec, real = _real_maps("tf-pose/mobilenet_v2_small", small, photos)
+    est, real = _real_maps("tf-pose/mobilenet_v2_small", small, photos)
     if real:
-        times = [timed(lambda o=o, s=s: codec.decode(o, s), repeat) for _, o, s in real]
-        counts = " ".join(f"{n.rsplit('.', 1)[0]}:{len(codec.decode(o, s))}" for n, o, s in real)
+        codec, rounds = est.codec, max(10, repeat // 10)
+        times = [timed(lambda o=o, s=s: codec.decode(o, s), repeat) for _, o, s, _ in real]
+        counts = " ".join(f"{n.rsplit('.', 1)[0]}:{len(codec.decode(o, s))}" for n, o, s, _ in real)
         h, w = real[0][1][0].shape[:2]
-        rows.append({"case": "PAF tf-pose maps, photos (median over photos)", "input": "432x368",
+        rows.append({"case": "PAF tf-pose maps, photos, hot loop (median over photos)", "input": "432x368",
                      "maps": f"{w}x{h}", "people": counts, "ms": statistics.median(t[0] for t in times),
                      "cpu_ms": statistics.median(t[1] for t in times), "target": TARGET_SMALL_MS})
+        cold = in_pipeline(est, [(n, t) for n, _, _, t in real], rounds)
+        rows.append({"case": f"PAF tf-pose maps, photos, in the pipeline after {est.runtime.kind} "
+                             f"(median over photos)", "input": "432x368", "maps": f"{w}x{h}", "people": counts,
+                     "ms": statistics.median(v[0] for v in cold.values()),
+                     "cpu_ms": statistics.median(v[1] for v in cold.values()), "target": TARGET_PIPELINE_MS,
+                     "per_photo": {n: v[0] for n, v in cold.items()}})
     golf = [p for p in photos if p.name == "golf.jpg"]
-    codec, real = _real_maps("tf-pose/mobilenet_v2_small", "native", golf)
-    for name, outputs, size in real:
-        rows.append(_paf_row(f"PAF tf-pose maps, {name} native (many candidates)", codec, outputs[0],
-                             size, max(20, repeat // 10), TARGET_LARGE_MS))
+    est, real = _real_maps("tf-pose/mobilenet_v2_small", "native", golf)
+    for name, outputs, size, tensor in real:
+        row = _paf_row(f"PAF tf-pose maps, {name} native (many candidates), hot loop", est.codec, outputs[0],
+                       size, max(20, repeat // 10), TARGET_LARGE_MS)
+        row["people"] = str(len(est.codec.decode(outputs, size)))
+        rows.append(row)
+        (wall, cpu), = in_pipeline(est, [(name, tensor)], max(10, repeat // 20)).values()
+        rows.append({**row, "case": f"PAF tf-pose maps, {name} native, in the pipeline after {est.runtime.kind}",
+                     "ms": wall, "cpu_ms": cpu, "target": TARGET_NATIVE_MS})
     return rows
 
 
@@ -136,10 +167,14 @@ def decode_table(repeat: int = 200, images_dir: str | Path | None = None) -> str
              "target ms | met |",
              "|---|---|---|---|---:|---:|---:|---|"]
     for r in rows:
-        target = "" if r["target"] is None else f"{r['target']:.0f}"
+        target = "" if r["target"] is None else f"{r['target']:g}"
         met = "" if r["target"] is None else ("yes" if r["ms"] <= r["target"] else "NO")
         lines.append(f"| {r['case']} | {r['input']} | {r['maps']} | {r['people']} | {r['ms']:.3f} | "
                      f"{r['cpu_ms']:.3f} | {target} | {met} |")
+    for r in rows:
+        if r.get("per_photo"):
+            lines += ["", f"{r['case']}, per photo (ms): " +
+                      ", ".join(f"{n.rsplit('.', 1)[0]} {ms:.3f}" for n, ms in r["per_photo"].items())]
     return "\n".join(lines)
 
 

@@ -1,11 +1,14 @@
-"""Compare the zoo's models on the shared photos: people found, keypoint plausibility, network/decode ms
-for the TF function, TFLite fp32 and TFLite int8 (dynamic range). Regenerates the table in docs/movenet.md.
+"""Compare the zoo's models on the shared photos: every runtime of each model (network/decode/total ms,
+max |difference| from the source runtime), which one the estimator picks by default, people found and
+keypoint plausibility; then top-down pipelines at 1, 3 and 6 people and the PAF decoder hot vs
+in-pipeline (pose_core.bench_decode). Regenerates the tables in docs/movenet.md and docs/decoders.md.
 
     python -m pose_core.bench_zoo --out bench/zoo.md            # POSE_MODELS_DIR / POSE_TEST_IMAGES
 
-TFLite files that the zoo does not ship are converted once into --cache (MoveNet through the TF.js
-runtime's concrete function, the seeds' frozen graphs through TFLiteConverter.from_frozen_graph); the
-table states how far each TFLite output is from the TF function's on the first photo.
+Runtimes per model: its source (frozen graph, TF.js graph or OpenVINO IR, run as a TF function), TFLite
+fp32 (the zoo's file, or the source converted and checked by pose_core.runtimes.cache - what the
+estimator runs by default), TFLite int8 with dynamic-range weights (converted into --cache). The diff
+column is the max |output - source output| on p1.jpg.
 
 Plausibility has no ground truth here, so it is a fixed, hand-judged check on the photos with one whole
 upright person (PERSON_REGION): the best person's visible keypoints lie in the person's region, at least
@@ -24,8 +27,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-MODELS = ("tf-pose/mobilenet_v2_small", "pose-mobile/cpm", "pose-mobile/hourglass",
-          "movenet/multipose-lightning", "movenet/lightning", "movenet/thunder")
+MODELS = ("tf-pose/mobilenet_v2_small", "lightweight-openpose/omz-0001", "pose-mobile/cpm",
+          "pose-mobile/hourglass", "movenet/multipose-lightning", "movenet/lightning", "movenet/thunder")
+PIPELINES = ("topdown/yolox-nano+movenet-thunder",)
 PHOTOS = ("p1.jpg", "p2.jpg", "p3.jpg", "apink1.jpg", "golf.jpg", "hand1.jpg", "cat.jpg")
 EXPECTED_PEOPLE = {"p1.jpg": 1, "p2.jpg": 2, "p3.jpg": 3, "apink1.jpg": 1, "golf.jpg": 1, "hand1.jpg": 1,
                    "cat.jpg": 0}
@@ -56,57 +60,60 @@ def plausible(person, region) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- variants
-def _tf_kind(spec) -> str:
-    return "tfjs" if "tfjs" in spec.files else "frozen_graph"
+def _source_kind(spec) -> str:
+    """The runtime the others are compared with: the source format the zoo ships (TF graph first)."""
+    from pose_core.runtimes.cache import CONVERTIBLE
 
-
-def _convert_tflite(spec, est, models_dir: Path, int8: bool) -> bytes:
-    """A TFLite flatbuffer of the model at the estimator's input size (fp32, or dynamic-range int8)."""
-    import tensorflow as tf
-
-    from pose_core import zoo
-
-    w, h = est.preprocessor.input_size
-    if "tfjs" in spec.files:
-        return est.runtime.to_tflite((w, h), dynamic_range_int8=int8)
-    f = spec.files["frozen_graph"]
-    path = zoo.resolve(spec, "frozen_graph", models_dir)[1]
-    name = f.inputs[0].split(":")[0]
-    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
-        str(path), [name], [o.split(":")[0] for o in f.outputs], input_shapes={name: [1, h, w, 3]})
-    if int8:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    return next((k for k in (spec.default_runtime, *spec.files) if k in CONVERTIBLE), spec.default_runtime)
 
 
 def variants(name: str, models_dir: Path, cache: Path, threads: int):
-    """(label, estimator, note) for the TF function, TFLite fp32 and TFLite int8 of one zoo model."""
+    """(label, estimator, note, is_default) for the source runtime, TFLite fp32 and TFLite int8 of one
+    zoo model. The converted fp32 comes from the converted-model cache in `cache` - the same conversion
+    and check the estimator's default path runs."""
     from pose_core import zoo
     from pose_core.estimator import PoseEstimator
+    from pose_core.runtimes import cache as runtime_cache
     from pose_core.runtimes.tflite import TFLiteRuntime
 
     spec = zoo.get_spec(name)
-    kind = _tf_kind(spec)
+    kind = _source_kind(spec)
     tf_est = PoseEstimator.from_zoo(name, runtime=kind, models_dir=models_dir)
-    yield f"TF function ({kind})", tf_est, ""
+    size = tf_est.preprocessor.input_size
+    _, src_path = zoo.resolve(spec, kind, models_dir)
+    default = runtime_cache.prefer_tflite(spec, kind, src_path, requested=None, input_size=size,
+                                          directory=cache)[0] if kind == spec.default_runtime else spec.default_runtime
+    label = f"TF function ({kind})"
+    yield label, tf_est, "", default == kind
     for label, int8 in (("TFLite fp32", False), ("TFLite int8 (dynamic range)", True)):
         if not int8 and "tflite" in spec.files:
             est = PoseEstimator.from_zoo(name, runtime="tflite", models_dir=models_dir, threads=threads)
-            yield label, est, "zoo file"
+            yield label, est, "zoo file", default == "tflite"
             continue
-        path = cache / f"{name.replace('/', '_')}_{'int8' if int8 else 'fp32'}.tflite"
+        if not int8:
+            entry, meta = runtime_cache.convert_entry(
+                spec, kind, src_path, runtime_cache.conversion_size(spec, kind, size), directory=cache)
+            if not meta.get("ok"):
+                yield label, None, "conversion not used: " + (meta.get("error") or "max |diff| %.3g" %
+                                                            meta.get("max_abs_diff", float("nan"))), False
+                continue
+            rt = TFLiteRuntime(entry.tflite, threads=threads)
+            yield label, PoseEstimator(rt, tf_est.preprocessor, tf_est.codec, name=name), "converted", \
+                default == "tflite"
+            continue
+        path = cache / f"{name.replace('/', '_')}_int8_{size[0]}x{size[1]}.tflite"
         if not path.exists():
             t0 = time.perf_counter()
             try:
-                data = _convert_tflite(spec, tf_est, models_dir, int8)
+                data = runtime_cache.to_tflite(tf_est.runtime, size, dynamic_range_int8=True)
             except Exception as exc:  # noqa: BLE001 - a model that does not convert is a table row, not a crash
-                yield label, None, f"conversion failed: {str(exc).splitlines()[0][:80]}"
+                yield label, None, f"conversion failed: {str(exc).splitlines()[0][:80]}", False
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             log.info("converted %s -> %s in %.1f s", name, path, time.perf_counter() - t0)
         rt = TFLiteRuntime(path, threads=threads)
-        yield label, PoseEstimator(rt, tf_est.preprocessor, tf_est.codec, name=name), "converted"
+        yield label, PoseEstimator(rt, tf_est.preprocessor, tf_est.codec, name=name), "converted", False
 
 
 def _max_diff(a, b, image) -> float:
@@ -117,9 +124,9 @@ def _max_diff(a, b, image) -> float:
 class _Row:
     """One (model, runtime) variant's measurements."""
 
-    def __init__(self, name, label, est, note):
-        self.name, self.label, self.est, self.note = name, label, est, note
-        self.network, self.decode, self.found, self.plausible, self.diff = [], [], {}, 0, ""
+    def __init__(self, name, label, est, note, default=False):
+        self.name, self.label, self.est, self.note, self.default = name, label, est, note, default
+        self.network, self.decode, self.total, self.found, self.diff = [], [], [], {}, ""
         self.error = note if est is None else ""
 
     def measure(self, photo, image) -> None:
@@ -132,11 +139,12 @@ class _Row:
             return
         self.network.append(timing["network"])
         self.decode.append(timing["decode"])
+        self.total.append(timing["total"])
         self.found[photo] = people
 
     def line(self, photos) -> str:
         if self.error:
-            return f"| {self.name} | {self.label} | | | | {self.error} | | | |"
+            return f"| {self.name} | {self.label} | | | | {self.error} | | | | | |"
         w, h = self.est.preprocessor.input_size
         counts = [len(self.found[p]) for p in photos]
         exact = sum(c == EXPECTED_PEOPLE[p] for c, p in zip(counts, photos))
@@ -144,7 +152,8 @@ class _Row:
                  for p in photos if p in PERSON_REGION)
         return (f"| {self.name} | {self.label} | {w}x{h} | {statistics.median(self.network):.1f} | "
                 f"{statistics.median(self.decode):.2f} | {' '.join(map(str, counts))} | {exact}/{len(photos)} | "
-                f"{ok}/{len(PERSON_REGION)} | {self.diff} |")
+                f"{ok}/{len(PERSON_REGION)} | {self.diff} | {statistics.median(self.total):.1f} | "
+                f"{'**default**' if self.default else ''} |")
 
 
 def run(models, images_dir: Path, models_dir: Path, cache: Path, repeat: int, threads: int) -> str:
@@ -156,15 +165,15 @@ def run(models, images_dir: Path, models_dir: Path, cache: Path, repeat: int, th
     rows: list[_Row] = []
     for name in models:
         ref = None
-        for label, est, note in variants(name, models_dir, cache, threads):
-            row = _Row(name, label, est, note)
+        for label, est, note, default in variants(name, models_dir, cache, threads):
+            row = _Row(name, label, est, note, default)
             rows.append(row)
             if est is None:
                 continue
             for photo, image in images.items():   # warm-up: tracing, allocation
                 row.measure(photo, image)
-            row.network.clear()
-            row.decode.clear()
+            for series in (row.network, row.decode, row.total):
+                series.clear()
             if ref is None:
                 ref = est
             elif not row.error:
@@ -175,9 +184,60 @@ def run(models, images_dir: Path, models_dir: Path, cache: Path, repeat: int, th
                 row.measure(photo, image)
     head = " ".join(f"{p.split('.')[0]}({EXPECTED_PEOPLE[p]})" for p in images)
     lines = [f"| model | runtime | input | network ms | decode ms | people per photo: {head} | "
-             f"count right | plausible ({len(PERSON_REGION)}) | TFLite vs TF max abs diff |",
-             "|---|---|---|---:|---:|---|---:|---:|---|"]
+             f"count right | plausible ({len(PERSON_REGION)}) | max abs diff vs source | total ms | "
+             f"estimator default |",
+             "|---|---|---|---:|---:|---|---:|---:|---|---:|---|"]
     lines += [row.line(list(images)) for row in rows]
+    print("\n".join(lines), flush=True)
+    return "\n".join(lines)
+
+
+def run_pipelines(pipelines, images_dir: Path, models_dir: Path, repeat: int, threads: int) -> str:
+    """ms per frame of each top-down pipeline at 1, 3 and 6 people, with the pose model on the
+    estimator's default runtime (the cached TFLite) and on its source, interleaved. Frames: p1, p3, and
+    p3 above its mirror image. A frame costs the detector on it plus the pose model on each person's box;
+    the boxes are fixed (the detector's on p1 and p3; for 6 people p3's and their mirror images - the
+    detector alone finds 5 of those 6), so every row runs the pose model on exactly 1, 3 and 6 crops."""
+    from pose_core import zoo
+    from pose_core.detectors import PersonBox
+    from pose_core.estimators import load_estimator
+    from pose_core.image_io import read_image
+
+    p1, p3 = read_image(images_dir / "p1.jpg"), read_image(images_dir / "p3.jpg")
+    lines = ["| pipeline | pose runtime | " + " | ".join(f"{n} people: ms (detector + pose), people found"
+                                                      for n in (1, 3, 6)) + " |", "|---|---|---|---|---|"]
+    for name in pipelines:
+        pose_spec = zoo.get_spec(zoo.get_pipeline(name).pose)
+        variants = [load_estimator(name, runtime=runtime, models_dir=models_dir, threads=threads)
+                    for runtime in (None, _source_kind(pose_spec))]
+        h, w = p3.shape[:2]
+        boxes3 = variants[0].detector(p3)
+        six = np.ascontiguousarray(np.vstack([p3, p3[:, ::-1]]))
+        frames = {1: (p1, variants[0].detector(p1)), 3: (p3, boxes3),
+                  6: (six, boxes3 + [PersonBox(w - b.x1, b.y0 + h, w - b.x0, b.y1 + h, b.score) for b in boxes3])}
+        times = {(i, n): ([], [], 0) for i in range(len(variants)) for n in frames}
+        for rnd in range(repeat + 1):                    # round 0 is the warm-up
+            for n, (image, boxes) in frames.items():
+                for i, est in enumerate(variants):
+                    t0 = time.perf_counter()
+                    est.detector(image)
+                    t1 = time.perf_counter()
+                    people = est.estimate_in_boxes(image, boxes)
+                    t2 = time.perf_counter()
+                    if rnd:
+                        det, pose, _ = times[(i, n)]
+                        det.append((t1 - t0) * 1000.0)
+                        pose.append((t2 - t1) * 1000.0)
+                        times[(i, n)] = (det, pose, len(people))
+        for i, est in enumerate(variants):
+            cells = []
+            for n in frames:
+                det, pose, found = times[(i, n)]
+                d, q = statistics.median(det), statistics.median(pose)
+                cells.append(f"{d + q:.1f} ({d:.1f} + {q:.1f}), {found}")
+            mode = "" if est.batched else ", crop by crop"
+            default = " (default)" if i == 0 else ""
+            lines.append(f"| {name} | {est.pose.runtime.kind}{mode}{default} | " + " | ".join(cells) + " |")
     print("\n".join(lines), flush=True)
     return "\n".join(lines)
 
@@ -187,11 +247,13 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--images", default=os.environ.get("POSE_TEST_IMAGES", ""))
     p.add_argument("--models-dir", default=None, help="default: $POSE_MODELS_DIR or the user cache")
-    p.add_argument("--cache", default=None, help="where converted TFLite files go (default: the user cache "
-                                                 "~/.cache/pose_ros/bench)")
+    p.add_argument("--cache", default=None, help="where this benchmark's converted TFLite files go (default: "
+                                                 "the user cache ~/.cache/pose_ros/bench)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per photo (after one warm-up)")
     p.add_argument("--threads", type=int, default=2,
                    help="threads for TensorFlow (intra-op) and TFLite alike")
+    p.add_argument("--pipelines", default=",".join(PIPELINES), help="top-down pipelines ('' = none)")
+    p.add_argument("--no-decode", action="store_true", help="skip the PAF decode table (bench_decode)")
     p.add_argument("--out", default="bench/zoo.md")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -206,9 +268,20 @@ def main(argv=None) -> int:
     # The same thread budget for both engines, set before TensorFlow runs anything.
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    table = run(args.models.split(","), Path(args.images), models_dir, cache, args.repeat, args.threads)
+    load = [f"{os.getloadavg()[0]:.1f} at the start"]
+    images = Path(args.images)
+    models = [m for m in args.models.split(",") if m]
+    table = run(models, images, models_dir, cache, args.repeat, args.threads) if models else ""
+    pipelines = [m for m in args.pipelines.split(",") if m]
+    if pipelines:
+        table += "\n\nTop-down pipelines, ms per frame (median):\n\n" + run_pipelines(
+            pipelines, images, models_dir, args.repeat, args.threads)
+    if not args.no_decode:
+        from pose_core.bench_decode import decode_table
+        table += "\n\n" + decode_table(repeat=max(20, 20 * args.repeat), images_dir=images)
+    load.append(f"{os.getloadavg()[0]:.1f} at the end")
     header = (f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores (shared; load average "
-              f"{os.getloadavg()[0]:.1f} at the end), {args.threads} threads for TF and TFLite (XNNPACK); "
+              f"{', '.join(load)}), {args.threads} threads for TF and TFLite (XNNPACK); "
               f"median over {args.repeat} interleaved rounds x {len(PHOTOS)} photos after a warm-up.\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

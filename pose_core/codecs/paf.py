@@ -1,7 +1,8 @@
 """Part affinity fields (OpenPose) <-> people: multi-person bottom-up decoding and its target geometry.
 
 Decoding, in four vectorised steps (see docs/decoders.md):
-  1. peaks: one NMS over all heatmap channels, thresholded, refined to sub-pixel positions;
+  1. peaks: the above-threshold cells of all heatmap channels that no neighbour exceeds (one gather, read
+     in place from the output), refined to sub-pixel positions;
   2. limb scores: for every limb and every (part a, part b) candidate pair, the PAF sampled along the
      segment (bilinear, all pairs of all limbs in one gather) dotted with the segment's direction,
      plus a prior against implausibly long limbs;
