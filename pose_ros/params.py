@@ -41,7 +41,7 @@ POSE_NODE_PARAMS: dict[str, Param] = {
                          read_only=True),
     "compressed": Param(False, "subscribe to <image_topic>/compressed (CompressedImage jpeg/png) instead",
                         read_only=True),
-    "poses_topic": Param("poses", "pose_ros/PersonArray output", read_only=True),
+    "poses_topic": Param("poses", "pose_msgs/PersonArray output", read_only=True),
     "markers_topic": Param("pose_markers", "visualization_msgs/MarkerArray output", read_only=True),
     "annotated_topic": Param("image_annotated", "sensor_msgs/Image (bgr8) output with skeletons drawn",
                              read_only=True),
@@ -69,6 +69,11 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
     "log_level": Param("info", "debug, info, warn or error; debug also shows TensorFlow's own C++ log lines "
                                "(hidden otherwise)", read_only=True),
+    # lifecycle and load
+    "autostart": Param(True, "configure and activate at start; false = wait for lifecycle transitions (a "
+                             "lifecycle manager)", read_only=True),
+    "max_rate": Param(0.0, "most inferences per second, on the newest frame (frees CPU for the robot); "
+                           "0 = as fast as frames come", (0.0, 1000.0)),
 }
 
 # Changing any of these rebuilds the estimator.

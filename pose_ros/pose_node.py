@@ -4,10 +4,17 @@ Wiring only: parameters, QoS, subscriptions, publishers. Inference runs on a wor
 the LATEST frame from a one-slot mailbox (frames arriving while it is busy are counted as dropped, never
 queued), so latency stays bounded when the camera is faster than the model. The math is in pose_core.
 
+A lifecycle node: configure = read the parameters and load the model, activate = subscribe and infer,
+deactivate = stop taking frames, cleanup = free the model. `autostart` (default true) configures and
+activates it at start, so a plain run behaves like a regular node; with autostart:=false a lifecycle manager
+drives it. The `~/enable` service (std_srvs/SetBool) pauses and resumes inference without unloading the
+model; `max_rate` caps the inference rate (Hz, 0 = as fast as frames come).
+
     pose_node --ros-args --params-file config/pose_node.yaml -r image:=/camera/color/image_raw
 """
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -21,10 +28,12 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
 from pose_core.draw import draw_people
@@ -59,7 +68,7 @@ def load_estimator(p: dict):
                                      detect_every=p["detect_every"] or None)
 
 
-class PoseNode(Node):
+class PoseNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("pose_node", **kwargs)
         declare(self, POSE_NODE_PARAMS)
@@ -68,53 +77,147 @@ class PoseNode(Node):
         self.stats = NodeStats()
         self.mailbox = LatestMailbox()
         self._lock = threading.Lock()          # guards self.pipeline swaps and self.p updates
-        self.get_logger().info(f"loading model {self.p['model']!r}")
-        # Raises PoseError (missing file, unknown name): main() turns it into one log line and exit 1.
-        self.pipeline = FramePipeline(load_estimator(self.p))
-        self.pipeline.warm_up()
+        self.pipeline: FramePipeline | None = None        # loaded in on_configure, freed in on_cleanup
         self._tracker_config = None
         self._last_next_id = 0                 # ids continue across tracker rebuilds (never reused)
-        self._apply_result_params()
-        self.get_logger().info(f"model ready: {self.pipeline.estimator.describe()}")
+        self._reloading: str | None = None     # the model being loaded, for diagnostics
+        self._subs: list = []
+        self._outputs: list = []               # publishers and the diagnostics timer (configured state)
+        self._worker: threading.Thread | None = None
+        self._running = False                  # the worker takes frames (active state)
+        self._active = False
+        self._enabled = True                   # ~/enable: false pauses inference, the model stays loaded
+        self.autostarting = False
+        self.configure_error = ""
+        self._depth: deque = deque(maxlen=10)
+        self._camera_info: CameraInfo | None = None
+        # Frames, depth, CameraInfo and diagnostics in their own callback group: the parameter callback (a
+        # model reload takes seconds) runs on the executor's other thread, so the old model keeps serving.
+        self._frames = MutuallyExclusiveCallbackGroup()
+        self.transport = TransportCheck(self.p["qos_reliability"] == "reliable", self.p["compressed"])
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        # Own group: pausing answers at once, even while the lifecycle or parameter services load a model.
+        self.create_service(SetBool, "~/enable", self._on_enable, callback_group=MutuallyExclusiveCallbackGroup())
 
-        qos_in = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=self.p["qos_depth"],
-            reliability=(ReliabilityPolicy.RELIABLE if self.p["qos_reliability"] == "reliable"
-                         else ReliabilityPolicy.BEST_EFFORT))
+    # ------------------------------------------------------------------ lifecycle transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read the parameters and load + warm up the model; publishers and diagnostics start."""
+        try:
+            self.p = values(self, POSE_NODE_PARAMS)
+            set_log_level(self, self.p["log_level"])
+            self.get_logger().info(f"loading model {self.p['model']!r}")
+            pipeline = FramePipeline(load_estimator(self.p))
+            pipeline.warm_up()
+        except Exception as e:  # noqa: BLE001 - a failed load leaves the node unconfigured, still serving
+            self.configure_error = str(e) if isinstance(e, (PoseError, ValueError)) else f"{type(e).__name__}: {e}"
+            if not self.autostarting:                      # autostart: main() says it once, as FATAL
+                self.get_logger().error(f"configure failed, staying unconfigured: {self.configure_error}")
+            return TransitionCallbackReturn.FAILURE
+        with self._lock:
+            self.pipeline = pipeline
+            self._tracker_config = None
+            self._apply_result_params()
         self.pub_poses = self.create_publisher(PersonArray, self.p["poses_topic"], 10)
         self.pub_markers = self.create_publisher(MarkerArray, self.p["markers_topic"], 5)
         self.pub_annotated = self.create_publisher(Image, self.p["annotated_topic"], 5)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        timer = self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics,
+                                  callback_group=self._frames)
+        self._outputs = [self.pub_poses, self.pub_markers, self.pub_annotated, self.pub_diag, timer]
+        self.get_logger().info(f"model ready: {self.pipeline.estimator.describe()}")
+        return TransitionCallbackReturn.SUCCESS
 
-        # Frames, depth, CameraInfo and diagnostics in their own callback group: the parameter callback (a
-        # model reload takes seconds) runs on the executor's other thread, so the old model keeps serving.
-        frames = MutuallyExclusiveCallbackGroup()
-        self._reloading: str | None = None     # the model being loaded, for diagnostics
-        self.transport = TransportCheck(self.p["qos_reliability"] == "reliable", self.p["compressed"])
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the camera topics and start the inference thread."""
+        qos_in = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=self.p["qos_depth"],
+            reliability=(ReliabilityPolicy.RELIABLE if self.p["qos_reliability"] == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT))
         if self.p["compressed"]:
             topic = self.p["image_topic"].rstrip("/") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_image, qos_in, callback_group=frames)
+            self._subs = [self.create_subscription(CompressedImage, topic, self._on_image, qos_in,
+                                                   callback_group=self._frames)]
         else:
             topic = self.p["image_topic"]
-            self.create_subscription(Image, topic, self._on_image, qos_in, callback_group=frames)
-        self._depth: deque = deque(maxlen=10)
-        self._camera_info: CameraInfo | None = None
+            self._subs = [self.create_subscription(Image, topic, self._on_image, qos_in,
+                                                   callback_group=self._frames)]
         if self.p["depth"]:
-            self.create_subscription(Image, self.p["depth_topic"], self._on_depth, qos_in, callback_group=frames)
+            self._subs.append(self.create_subscription(Image, self.p["depth_topic"], self._on_depth, qos_in,
+                                                       callback_group=self._frames))
         if self.p["depth"] or self.transport.needed:   # CameraInfo also tells the frame size before frames come
-            self.create_subscription(CameraInfo, self.p["camera_info_topic"], self._on_camera_info, qos_in,
-                                     callback_group=frames)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics, callback_group=frames)
+            self._subs.append(self.create_subscription(CameraInfo, self.p["camera_info_topic"],
+                                                       self._on_camera_info, qos_in, callback_group=self._frames))
+        self._running, self._active = True, True
         self._worker = threading.Thread(target=self._work, name="pose_inference", daemon=True)
-        self._running = True
         self._worker.start()
         self.get_logger().info(f"listening on {self.resolve_topic_name(topic)}, publishing "
                                f"{self.resolve_topic_name(self.p['poses_topic'])}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop taking frames (the model stays loaded)."""
+        self._stop_taking_frames()
+        self.get_logger().info("inactive: not taking frames (model loaded)")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model; publishers and diagnostics stop."""
+        self._release_outputs()
+        self.get_logger().info("unconfigured: model freed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_taking_frames()
+        self._release_outputs()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_taking_frames()
+        self._release_outputs()
+        return TransitionCallbackReturn.SUCCESS            # back to unconfigured, ready to configure again
+
+    def _stop_taking_frames(self) -> None:
+        self._active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._running = False
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)    # the frame in progress is finished and published
+            self._worker = None
+        self.mailbox.take(timeout=0)          # a frame left from before deactivation is never processed
+        self._depth.clear()
+
+    def _release_outputs(self) -> None:
+        for entity in self._outputs:
+            if hasattr(entity, "cancel"):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_publisher(entity)
+        self._outputs = []
+        with self._lock:
+            if self.pipeline is not None and self.pipeline.tracker is not None:
+                self._last_next_id = self.pipeline.tracker.next_id
+            self.pipeline = None
+        gc.collect()                          # the model's graph and weights go now, not at some later point
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        self._enabled = bool(request.data)
+        if self._enabled:
+            response.message = "inference resumed" + ("" if self._active else
+                                                      " (the node is not active: activate it to take frames)")
+        else:
+            response.message = "inference paused; the model stays loaded"
+        response.success = True
+        self.get_logger().info(response.message)
+        return response
 
     # ------------------------------------------------------------------ callbacks (cheap)
     def _on_image(self, msg) -> None:
         self.stats.input.tick()
+        if not self._enabled:
+            self.stats.count("paused")         # paused by ~/enable: not inferred, not counted as dropped
+            return
         if self.transport.needed and isinstance(msg, Image):
             self._check_transport(msg.width, msg.height, msg.encoding, len(msg.data))
         self.mailbox.put(Frame(msg, time.monotonic(), time.time()))
@@ -134,6 +237,8 @@ class PoseNode(Node):
             self.get_logger().warning(problem)
 
     def _on_set_parameters(self, params) -> SetParametersResult:
+        if self.pipeline is None:            # unconfigured: on_configure reads the values
+            return SetParametersResult(successful=True)
         new = dict(self.p)
         new.update({q.name: q.value for q in params if q.name in new})
         if any(new[k] != self.p[k] for k in MODEL_PARAMS):
@@ -181,10 +286,17 @@ class PoseNode(Node):
 
     # ------------------------------------------------------------------ worker thread
     def _work(self) -> None:
+        next_start = 0.0                      # max_rate: earliest start of the next inference
         while self._running:
+            wait = next_start - time.monotonic()
+            if wait > 0:                      # frames meanwhile replace each other in the mailbox
+                time.sleep(min(wait, 0.5))
+                continue
             frame = self.mailbox.take(timeout=0.5)
             if frame is None:
                 continue
+            rate = self.p["max_rate"]
+            next_start = time.monotonic() + 1.0 / rate if rate > 0 else 0.0
             try:
                 self._process(frame)
             except ImageError as e:
@@ -206,6 +318,8 @@ class PoseNode(Node):
         depth = self._match_depth(msg.header.stamp, (w, h)) if self.p["depth"] else None
         with self._lock:
             pipeline, p = self.pipeline, self.p
+            if pipeline is None:             # cleaned up meanwhile
+                return
             people, timing = pipeline.process(bgr, stamp_seconds(msg.header.stamp), depth)
         est = pipeline.estimator
         self.pub_poses.publish(people_to_msg(people, msg.header, est.layout.name, est.name, w, h))
@@ -262,7 +376,10 @@ class PoseNode(Node):
     def _publish_diagnostics(self) -> None:
         s, counts = self.stats, self.stats.snapshot_counts()
         received, dropped = self.mailbox.received, self.mailbox.dropped
-        est = self.pipeline.estimator
+        pipeline = self.pipeline
+        if pipeline is None:                 # being cleaned up
+            return
+        est = pipeline.estimator
         kv = {
             "input_fps": f"{s.input.rate():.2f}", "processed_fps": f"{s.processed.rate():.2f}",
             "latency_ms_median": f"{s.latency_ms.median():.1f}", "latency_ms_max": f"{s.latency_ms.max():.1f}",
@@ -275,13 +392,15 @@ class PoseNode(Node):
             "model_loading": self._reloading or "",
             "frames_processed_during_reload": str(counts.get("processed_during_reload", 0)),
             "transport": self.transport.problem or "ok",
+            "active": str(self._active).lower(), "enabled": str(self._enabled).lower(),
+            "frames_paused": str(counts.get("paused", 0)), "max_rate": f"{self.p['max_rate']:g}",
         }
         level, message = DiagnosticStatus.OK, "ok"
         if counts.get("errors", 0):
             level, message = DiagnosticStatus.WARN, "some frames failed (see log)"
         elif self.transport.problem:
             level, message = DiagnosticStatus.WARN, "raw frames too large for best_effort transport (see log)"
-        elif received and dropped / received > 0.5:
+        elif received and dropped / received > 0.5 and not self.p["max_rate"]:
             level, message = DiagnosticStatus.WARN, "dropping most frames: camera faster than the model"
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: pose estimation", message=message,
                                   hardware_id=est.name, values=[KeyValue(key=k, value=v) for k, v in kv.items()])
@@ -291,6 +410,7 @@ class PoseNode(Node):
 
     def destroy_node(self):
         self._running = False
+        self._active = False
         if getattr(self, "mailbox", None) is not None:
             self.mailbox.close()
         if getattr(self, "_worker", None) is not None:     # absent when __init__ failed
@@ -317,6 +437,16 @@ def main(args=None) -> int:
     exits = SignalExit("pose_node")   # a signal while the model loads: one line, exit 0
     try:
         node = PoseNode()
+        if node.p["autostart"]:
+            node.autostarting = True     # configure + activate now, as a plain node would start
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.destroy_node()
+                raise PoseError(node.configure_error)
+            node.trigger_activate()
+            node.autostarting = False
+        else:
+            node.get_logger().info("autostart is off: unconfigured, waiting for lifecycle transitions "
+                                   "(configure, then activate)")
     except (PoseError, ValueError, ParameterException) as e:
         # One readable line (missing model file, unknown model, bad parameter type), then exit non-zero.
         rclpy.logging.get_logger("pose_node").fatal(f"cannot start: {e}")
