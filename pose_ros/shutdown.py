@@ -37,6 +37,8 @@ class SignalExit:
         self._stop: Callable[[], None] | None = None
         self.signalled: str | None = None
         self._lock = threading.Lock()
+        if threading.current_thread() is not threading.main_thread():
+            return                              # signals are the host program's business (e.g. embedded)
         r, w = os.pipe()
         os.set_blocking(w, False)
         self._r = r

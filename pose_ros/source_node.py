@@ -141,7 +141,8 @@ def main(args=None) -> int:
             next_t = max(next_t + period, time.monotonic() - period)  # after a stall, do not burst
             while rclpy.ok() and time.monotonic() < next_t:       # serve parameter services meanwhile
                 rclpy.spin_once(node, timeout_sec=next_t - time.monotonic())
-        node.get_logger().info(f"published {node.count} frames")
+        if not exits.signalled:            # stopped by a signal: its one line says enough
+            node.get_logger().info(f"published {node.count} frames")
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:  # noqa: BLE001 - publishing into the context a signal just closed

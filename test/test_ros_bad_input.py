@@ -281,3 +281,37 @@ def test_log_level_debug_shows_tensorflow_log_lines(models_dir, tmp_path):
     finally:
         stop(proc)
     assert native_lines(log.read_text())
+
+
+# ---------------------------------------------------------------------------------------------- pose_source, pose_bag
+def test_pose_source_stops_cleanly_on_sigint_while_publishing(images_dir, tmp_path):
+    log = tmp_path / "pose_source.log"
+    proc = start_node([], {"source": str(images_dir), "rate": 20.0, "loop": True, "topic": "bad_input_src"},
+                      module="pose_ros.source_node", log_path=log)
+    try:
+        wait_log(log, "publishing", proc, 60)
+        time.sleep(0.5)
+        signal_and_check(proc, log, signal.SIGINT, "pose_source publishing")
+    finally:
+        stop(proc)
+
+
+def test_pose_bag_play_stops_cleanly_on_sigterm(images_dir, tmp_path):
+    import subprocess
+    import sys
+    from pose_ros.bag_tool import write_images
+    bag = tmp_path / "bag"
+    assert write_images(bag, str(images_dir), rate=1.0, max_frames=6) == 6
+    proc = subprocess.Popen([sys.executable, "-m", "pose_ros.bag_tool", "play", str(bag), "--rate", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        time.sleep(3.0)                               # publishing: one message every 5 s
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=EXIT_WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert len([line for line in (out + err).splitlines() if line.strip()]) <= 2, (out, err)
