@@ -86,7 +86,7 @@ def run(args) -> int:
     from pose_core.layouts import CROWDPOSE14, MPII16
 
     check_output_file(args.out, "--out")                   # before any work
-    check_output_file(args.save_predictions, "--save-predictions")
+    check_output_file(args.save_predictions, "--save-predictions", "predictions.json")
     coco = load_ground_truth(args.gt)
     layout = ground_truth_layout(coco, args.gt_layout)
     metric = args.metric or {CROWDPOSE14.name: "crowdpose", MPII16.name: "pckh"}.get(layout.name, "coco")

@@ -8,13 +8,13 @@ from pathlib import Path
 from pose_core.cli.parser import UsageError
 
 
-def check_output_file(path: str | os.PathLike | None, flag: str) -> None:
-    """path will be written as a file (its folders are created)."""
+def check_output_file(path: str | os.PathLike | None, flag: str, example: str = "results.json") -> None:
+    """path will be written as a file (its folders are created). example: a file name for the hint."""
     if path is None:
         return
     p = Path(path)
     if p.is_dir():
-        raise UsageError(f"{flag} {p} is a folder; give a file name, e.g. {p / 'results.json'}")
+        raise UsageError(f"{flag} {p} is a folder; give a file name, e.g. {p / example}")
     if p.exists() and not os.access(p, os.W_OK):
         raise UsageError(f"{flag} {p}: the file is not writable")
     _check_parent(p.parent, flag, p)

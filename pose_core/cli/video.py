@@ -26,7 +26,7 @@ def run(args) -> int:
 
     from pose_core.draw import draw_people
 
-    check_output_file(args.out, "--out")          # before any work: not after the whole video
+    check_output_file(args.out, "--out", "pose_video.avi")   # before any work: not after the whole video
     source = int(args.source) if args.source.isdigit() else args.source
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
