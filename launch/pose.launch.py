@@ -3,6 +3,7 @@
     ros2 launch pose_ros pose.launch.py model:=tf-pose_mobilenet_v2_small image:=/camera/color/image_raw
     ros2 launch pose_ros pose.launch.py model:=movenet/multipose-lightning compressed:=true depth:=true
     ros2 launch pose_ros pose.launch.py model:=/path/to/exported_model_folder
+    ros2 launch pose_ros pose.launch.py autostart:=false      (a lifecycle manager configures/activates it)
 
 model: a zoo name or params file name with a config/<name>.yaml ('/' -> '_') uses that file after the common
 config/pose_node.yaml; any other zoo name or model folder is passed as the `model` parameter with the common
@@ -28,7 +29,8 @@ def pose_node(context, *args, **kwargs):
     config_dir = os.path.join(get_package_share_directory("pose_ros"), "config")
     params = launch_args.pose_node_params(config_dir, arg("model"))
     overrides = {"compressed": launch_args.flag("compressed", arg("compressed")),
-                 "depth": launch_args.flag("depth", arg("depth"))}
+                 "depth": launch_args.flag("depth", arg("depth")),
+                 "autostart": launch_args.flag("autostart", arg("autostart"))}
     image = arg("image")
     remaps = [("image", image), ("image/compressed", image + "/compressed"),
               ("depth", arg("depth_image")), ("camera_info", arg("camera_info"))]
@@ -49,5 +51,7 @@ def generate_launch_description():
         DeclareLaunchArgument("depth", default_value="false", description="3D keypoints from aligned depth"),
         DeclareLaunchArgument("depth_image", default_value="depth", description="aligned depth topic"),
         DeclareLaunchArgument("camera_info", default_value="camera_info", description="CameraInfo topic"),
+        DeclareLaunchArgument("autostart", default_value="true",
+                              description="configure + activate the lifecycle node at start"),
         OpaqueFunction(function=pose_node),
     ])
