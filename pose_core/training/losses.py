@@ -58,7 +58,10 @@ class PoseLoss:
     """Callable (outputs dict, targets dict) -> (total scalar, {output name: scalar})."""
 
     def __init__(self, global_batch_size: int, stage_weights: dict | None = None, heatmap: str = "l2",
-                 locref_weight: float = 0.05, locref_huber_delta: float = 1.0, **unused):
+                 locref_weight: float = 0.05, locref_huber_delta: float = 1.0,
+                 channel_weights: dict | None = None, **unused):
+        """channel_weights: {kind: per-channel weights} (e.g. 0 for the heatmap and PAF channels of
+        keypoints a dataset never labels: pose_core.training.data.unlabelled_channel_weights)."""
         if heatmap not in ("l2", "sigmoid_ce"):
             raise RecipeError(f"training.loss.heatmap: unknown {heatmap!r} (l2, sigmoid_ce)")
         self.global_batch_size = float(global_batch_size)
@@ -66,6 +69,7 @@ class PoseLoss:
         self.heatmap = heatmap
         self.locref_weight = float(locref_weight)
         self.huber = tf.keras.losses.Huber(delta=locref_huber_delta, reduction="none")
+        self.channel_weights = {k: tf.constant(v, tf.float32) for k, v in (channel_weights or {}).items()}
 
     def term(self, name: str, pred, targets: dict):
         kind = output_kind(name)
@@ -89,6 +93,9 @@ class PoseLoss:
             per = 0.5 * tf.square(pred - target)
         if mask is not None:
             per = per * mask
+        weights = self.channel_weights.get(kind)
+        if weights is not None and pred.shape[-1] == weights.shape[0]:
+            per = per * weights
         return tf.reduce_sum(per) / self.global_batch_size
 
     def __call__(self, outputs: dict, targets: dict):

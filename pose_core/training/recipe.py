@@ -26,7 +26,8 @@ DEFAULTS: dict = {
     "work_dir": "work_dirs/${name}",   # checkpoints, TensorBoard logs, exported model
     "seed": 0,
     # zero_init_outputs: start a fresh model from all-zero output maps (see trainer.zero_init_output_layers)
-    "model": {"name": None, "params": {}, "init_weights": None, "init_checkpoint": None,
+    # init_from: a model folder (pose import / pose export) whose weights the run starts from (init_from.py)
+    "model": {"name": None, "params": {}, "init_weights": None, "init_checkpoint": None, "init_from": None,
               "zero_init_outputs": False},
     "data": {},                        # passed to pose_core.data.make_dataset (see docs/data.md)
     "training": {
@@ -42,7 +43,14 @@ DEFAULTS: dict = {
         "progress": True,
         "distribute": "auto",          # auto | default | mirrored | multi_worker
         "deterministic": False,        # tf.config.experimental.enable_op_determinism()
+        # Fine-tuning: no gradient into layers whose name matches `layers` (a regex) for the first `steps`.
+        "freeze": {"steps": 0, "layers": None},
+        "freeze_batch_norm": False,    # BN layers in inference mode with fixed statistics (small batches)
     },
+    # Periodic validation AP (pose eval's predict_dataset + pycocotools) on a COCO-format held-out set;
+    # the best model is kept in work_dir/best (see pose_core/training/validation.py).
+    "validation": {"annotations": None, "images": None, "every": 0, "at_start": True,
+                   "keypoint_threshold": 0.0, "metric": "AP"},
     # bn_batches: training batches to re-estimate batch-norm statistics on before export (0 = keep the
     # moving averages); see pose_core/training/batchnorm.py.
     "export": {"at_end": True, "formats": ["keras"], "bn_batches": 20},
@@ -130,11 +138,22 @@ def validate(recipe: dict) -> None:
     unknown = set(recipe) - set(DEFAULTS) - {"description"}
     if unknown:
         raise RecipeError(f"unknown recipe section(s): {', '.join(sorted(unknown))}")
-    if not recipe["model"].get("name"):
-        raise RecipeError("model.name: missing (an architecture name known to pose_core.models)")
+    if not recipe["model"].get("name") and not recipe["model"].get("init_from"):
+        raise RecipeError("model.name: missing (an architecture name known to pose_core.models, "
+                          "or model.init_from: a model folder)")
     t = recipe["training"]
     for key in ("batch_size", "steps", "checkpoint_every", "log_every", "keep_checkpoints"):
         if not isinstance(t.get(key), int) or t[key] < 1:
             raise RecipeError(f"training.{key}: expected a positive integer, got {t.get(key)!r}")
+    freeze = t.get("freeze") or {}
+    if not isinstance(freeze.get("steps", 0), int) or freeze.get("steps", 0) < 0:
+        raise RecipeError(f"training.freeze.steps: expected a non-negative integer, got {freeze.get('steps')!r}")
+    if freeze.get("steps") and not freeze.get("layers"):
+        raise RecipeError("training.freeze.layers: missing (a regex of the layer names to freeze, e.g. '^model\\.')")
+    v = recipe["validation"]
+    if v.get("every") and not v.get("annotations"):
+        raise RecipeError("validation.annotations: missing (a COCO-format keypoints file) with validation.every")
+    if not isinstance(v.get("every", 0), int) or v.get("every", 0) < 0:
+        raise RecipeError(f"validation.every: expected a non-negative integer, got {v.get('every')!r}")
     if t["distribute"] not in ("auto", "default", "mirrored", "multi_worker"):
         raise RecipeError(f"training.distribute: unknown {t['distribute']!r} (auto, default, mirrored, multi_worker)")

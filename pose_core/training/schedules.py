@@ -6,6 +6,7 @@ optimizer evaluates them at its own `iterations`, so a resumed run continues the
     lr: {schedule: multi_step, base: 4.0e-5, milestones: [100000, 200000], gamma: 0.333}
     lr: {schedule: exponential, base: 1e-3, decay_steps: 10000, decay_rate: 0.95, staircase: true}
     any of them + warmup_steps: N    # linear ramp from 0 over the first N steps
+                  [+ rewarm_at: M]   # and again from step M (the trainer sets it to training.freeze.steps)
 """
 from __future__ import annotations
 
@@ -28,22 +29,28 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """Ramp the rate linearly from 0 over `warmup_steps`, then follow `after`. Early full-size Adam
     steps on a randomly initialised network can push ReLUs of BN-free heads into never firing."""
 
-    def __init__(self, after, warmup_steps: int):
+    def __init__(self, after, warmup_steps: int, rewarm_at: int = 0):
+        """rewarm_at > 0: ramp again from 0 at that step (a fine-tune's frozen layers join then: their
+        Adam moments start at zero while the bias correction has long decayed, so their first updates
+        would otherwise be several times the rate)."""
         self.after = after
         self.warmup_steps = int(warmup_steps)
+        self.rewarm_at = int(rewarm_at)
 
     def __call__(self, step):
         import tensorflow as tf
 
         step = tf.cast(step, tf.float32)
         after = self.after(step) if callable(self.after) else tf.constant(self.after, tf.float32)
-        ramp = tf.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
+        since = step - float(self.rewarm_at) if self.rewarm_at > 0 else step
+        since = tf.where(since >= 0.0, since, step)
+        ramp = tf.minimum(1.0, (since + 1.0) / float(self.warmup_steps))
         return after * ramp
 
     def get_config(self):
         after = (keras.optimizers.schedules.serialize(self.after)
                  if isinstance(self.after, keras.optimizers.schedules.LearningRateSchedule) else self.after)
-        return {"after": after, "warmup_steps": self.warmup_steps}
+        return {"after": after, "warmup_steps": self.warmup_steps, "rewarm_at": self.rewarm_at}
 
 
 def build_lr_schedule(cfg: dict | float, where: str = "training.lr"):
@@ -54,8 +61,9 @@ def build_lr_schedule(cfg: dict | float, where: str = "training.lr"):
         raise RecipeError(f"{where}: expected a number or a mapping, got {cfg!r}")
     warmup = int(cfg.get("warmup_steps", 0) or 0)
     if warmup > 0:
-        return LinearWarmup(build_lr_schedule({k: v for k, v in cfg.items() if k != "warmup_steps"}, where),
-                            warmup)
+        rest = {k: v for k, v in cfg.items() if k not in ("warmup_steps", "rewarm_at")}
+        return LinearWarmup(build_lr_schedule(rest, where), warmup, int(cfg.get("rewarm_at", 0) or 0))
+    cfg = {k: v for k, v in cfg.items() if k != "rewarm_at"}
     kind = cfg.get("schedule", "constant")
     if kind == "constant":
         return _num(cfg, "value", where)

@@ -43,6 +43,7 @@ class Trainer:
         self.chief = is_chief()
         self.work_dir = Path(recipe["work_dir"])
         self.dataset_fn = dataset_fn
+        self.skipped_images: dict = {}   # image files the data check left out, by reason
         self._stop = False
         tf.keras.utils.set_random_seed(int(recipe.get("seed", 0)))
         if self.cfg.get("deterministic"):
@@ -55,6 +56,9 @@ class Trainer:
         from pose_core.models import build_model, model_metadata
         from pose_core.models.init_weights import load_init_weights
 
+        from pose_core.training.init_from import load_init_from, resolve_init_from
+
+        resolve_init_from(self.recipe)   # model.name / params from an init_from folder
         m = self.recipe["model"]
         params = dict(m.get("params") or {})
         if m.get("init_weights"):
@@ -65,11 +69,22 @@ class Trainer:
                               f"{self.strategy.num_replicas_in_sync} replicas")
         with self.strategy.scope():
             self.model = build_model(m["name"], **params)
-            self.optimizer = build_optimizer(self.cfg.get("optimizer"), build_lr_schedule(self.cfg["lr"]))
+            if self.cfg.get("freeze_batch_norm"):
+                freeze_batch_norm(self.model)
+            lr_cfg = self.cfg["lr"]
+            freeze_steps = int((self.cfg.get("freeze") or {}).get("steps") or 0)
+            if isinstance(lr_cfg, dict) and lr_cfg.get("warmup_steps") and freeze_steps:
+                lr_cfg = {**lr_cfg, "rewarm_at": freeze_steps}   # warm up again when the backbone joins
+            self.optimizer = build_optimizer(self.cfg.get("optimizer"), build_lr_schedule(lr_cfg))
             # Create the optimizer's slots now so a checkpoint restores into them (not deferred).
             self.optimizer.build(self.model.trainable_variables)
         self.metadata = model_metadata(self.model)
-        self.loss = PoseLoss(global_batch, **(self.cfg.get("loss") or {}))
+        channel_weights = None
+        if self.dataset_fn is None and self.recipe.get("data"):
+            from pose_core.training.data import unlabelled_channel_weights
+            channel_weights = unlabelled_channel_weights(self.recipe, self.metadata)
+        loss_cfg = {k: v for k, v in (self.cfg.get("loss") or {}).items() if k != "unlabelled_keypoints"}
+        self.loss = PoseLoss(global_batch, channel_weights=channel_weights, **loss_cfg)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         # Every worker restores from the chief's directory (shared filesystem); only the chief writes it.
         self.checkpointer = AtomicCheckpointer(self.work_dir / "checkpoints", self.checkpoint, model=self.model,
@@ -77,6 +92,9 @@ class Trainer:
         restored = self.checkpointer.restore()
         if restored:
             log.info("resumed from %s at step %d", restored, self.step)
+        elif m.get("init_from"):
+            # Fine-tuning: every weight from a model folder (pose import / pose export), fresh optimizer.
+            load_init_from(self.model, m["init_from"])
         elif m.get("init_checkpoint"):
             # Staged recipes ("weights only"): a previous stage's weights by layer name, fresh optimizer.
             path = Path(m["init_checkpoint"])
@@ -86,6 +104,7 @@ class Trainer:
         elif m.get("zero_init_outputs"):
             zero_init_output_layers(self.model)
         self.restored = restored
+        self.frozen_mask = frozen_variable_mask(self.model, self.cfg.get("freeze") or {})
 
     @property
     def step(self) -> int:
@@ -93,7 +112,7 @@ class Trainer:
 
     def _dataset(self, seed: int):
         batch = self.cfg["batch_size"]
-        fn = self.dataset_fn or _pipeline_dataset
+        fn = self.dataset_fn or self._pipeline_dataset
         if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy) and self.data_service is None:
             # Each worker reads its own shard of files.
             return self.strategy.distribute_datasets_from_function(
@@ -109,6 +128,7 @@ class Trainer:
     # ---- the step --------------------------------------------------------------------------------
     def _make_train_step(self):
         model, optimizer, loss_fn, strategy = self.model, self.optimizer, self.loss, self.strategy
+        frozen, freeze_steps = self.frozen_mask, int((self.cfg.get("freeze") or {}).get("steps") or 0)
 
         def replica_step(images, targets):
             with tf.GradientTape() as tape:
@@ -117,6 +137,11 @@ class Trainer:
                 if model.losses:   # weight decay from kernel regularisers, once per global batch
                     total += tf.add_n(model.losses) / strategy.num_replicas_in_sync
             grads = tape.gradient(total, model.trainable_variables)
+            if any(frozen):
+                # Frozen layers get zero gradients until freeze.steps: Adam's moments stay zero, so
+                # their weights do not move; the step counter decides, so a resumed run agrees.
+                on = tf.cast(optimizer.iterations >= freeze_steps, tf.float32)
+                grads = [g * tf.cast(on, g.dtype) if f and g is not None else g for g, f in zip(grads, frozen)]
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return total, terms
 
@@ -147,6 +172,9 @@ class Trainer:
             log.info("already trained to step %d (training.steps %d)", start, total_steps)
             result["exported"] = self.export() if self.recipe["export"].get("at_end") else None
             return result
+        validator = self._validator()
+        if validator and start == 0 and self.recipe["validation"].get("at_start", True) and not validator.done(0):
+            self._validate(validator, tb, 0, result)
         iterator = iter(self._dataset(seed))
         train_step = self._make_train_step()
         batch = cfg["batch_size"]
@@ -189,6 +217,9 @@ class Trainer:
                     result["loss"] = loss
                 if heat_key and cfg.get("image_every") and step % cfg["image_every"] == 0 and self.chief:
                     self._log_heatmaps(tb, step, images, heat_key)
+                every = int(self.recipe["validation"].get("every") or 0)
+                if validator and ((every and step % every == 0) or step == total_steps) and not validator.done(step):
+                    self._validate(validator, tb, step, result)
                 if step % cfg["checkpoint_every"] == 0:
                     result["checkpoint"] = str(self.checkpointer.save(step))
                     tb.flush()
@@ -201,10 +232,57 @@ class Trainer:
                 signal.signal(s, handler)
         result["steps"] = step
         result["images_per_sec"] = float(np.median(rates)) if rates else None
+        result["skipped_images"] = {k: len(v) for k, v in self.skipped_images.items()}
+        if validator:
+            result["validation"] = validator.history()
+            result["best"] = validator.best()
         result["stopped_early"] = step < total_steps
         if step >= total_steps and self.recipe["export"].get("at_end"):
             result["exported"] = self.export(iterator)
         return result
+
+    def _pipeline_dataset(self, recipe: dict, metadata: dict, batch_size: int, seed: int, data_service,
+                          input_context):
+        from pose_core.training.data import make_training_dataset
+        return make_training_dataset(recipe, metadata, batch_size, seed, data_service, input_context,
+                                     skipped=self.skipped_images)
+
+    def _validator(self):
+        if not (self.chief and self.recipe["validation"].get("annotations")):
+            return None
+        from pose_core.training.validation import Validator
+        validator = Validator(self.recipe, self.work_dir)
+        validator.cleanup()
+        return validator
+
+    def _validate(self, validator, tb: TensorBoardLogger, step: int, result: dict) -> dict:
+        row = validator.evaluate(self.model, step, {"train_photos_loss": self.training_photos_loss()})
+        tb.scalars(step, {f"val/{k}": v for k, v in row.items()
+                          if k not in ("step", "predictions") and isinstance(v, (int, float))})
+        tb.flush()
+        result.setdefault("validation", []).append(row)
+        return row
+
+    def training_photos_loss(self, max_images: int = 32) -> float:
+        """Mean loss per image over (up to max_images of) the training photos as they are - letterboxed,
+        not augmented - with the model in inference mode: a loss curve that only the weights move."""
+        from pose_core.data.pipeline import make_dataset
+        from pose_core.training.data import build_training_codec, input_size_of, read_training_samples
+
+        if self.dataset_fn is not None:   # custom data (tests): no reader to take photos from
+            return float("nan")
+        codec = build_training_codec(self.recipe, self.metadata)
+        data = dict(self.recipe["data"], max_images=max_images)
+        samples = read_training_samples(data, codec.layout)
+        batch = self.cfg["batch_size"]
+        ds = make_dataset(samples, codec.layout, codec, input_size_of(self.recipe, self.metadata), batch,
+                          training=False)
+        total, n = 0.0, 0
+        for images, targets in ds:
+            value, _ = self.loss(self.model(images, training=False), targets)
+            total += float(value) * batch      # PoseLoss divides by the global batch
+            n += int(images.shape[0])
+        return total / max(n, 1)
 
     def _last_heatmaps_key(self) -> str | None:
         keys = [k for k in self.model.output if k.endswith("_heatmaps")] if isinstance(self.model.output, dict) else []
@@ -239,6 +317,44 @@ class Trainer:
         return export_trained(self.model, self.work_dir / "export", self.recipe)
 
 
+def freeze_batch_norm(model) -> int:
+    """Every BatchNormalization layer to inference mode with fixed statistics and affine weights: a
+    fine-tune on a few photos in batches of 2-8 would otherwise replace the published statistics with
+    noisy small-batch ones (Keras BN with trainable=False normalises with its moving averages)."""
+    import keras
+
+    from pose_core.models.init_weights import _all_layers
+    n = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            n += 1
+    log.info("freeze_batch_norm: %d batch-norm layers in inference mode", n)
+    return n
+
+
+def frozen_variable_mask(model, freeze: dict) -> list[bool]:
+    """One flag per model.trainable_variables entry: True when its layer's name matches freeze.layers
+    (a regex) and freeze.steps > 0."""
+    import re
+
+    from pose_core.models.init_weights import _all_layers
+    if not int(freeze.get("steps") or 0):
+        return [False] * len(model.trainable_variables)
+    try:
+        pattern = re.compile(str(freeze["layers"]))
+    except re.error as exc:
+        raise RecipeError(f"training.freeze.layers: not a regex: {exc}") from None
+    frozen_ids = {id(v) for layer in _all_layers(model) if pattern.search(layer.name)
+                  for v in layer.trainable_weights}
+    mask = [id(v) in frozen_ids for v in model.trainable_variables]
+    if not any(mask):
+        raise RecipeError(f"training.freeze.layers: {freeze['layers']!r} matches no trainable layer of {model.name}")
+    log.info("freeze: %d of %d trainable variables frozen for the first %d steps", sum(mask), len(mask),
+             int(freeze["steps"]))
+    return mask
+
+
 def zero_init_output_layers(model) -> list[str]:
     """Zero the kernel and bias of every layer that produces a model output (the heads' last 1x1
     convs), so a fresh model starts from all-zero maps - the trivial prediction - instead of large
@@ -253,11 +369,6 @@ def zero_init_output_layers(model) -> list[str]:
         names.append(layer.name)
     log.info("zero-initialised output layers: %s", ", ".join(names))
     return names
-
-
-def _pipeline_dataset(recipe: dict, metadata: dict, batch_size: int, seed: int, data_service, input_context):
-    from pose_core.training.data import make_training_dataset
-    return make_training_dataset(recipe, metadata, batch_size, seed, data_service, input_context)
 
 
 class _NoBar:
