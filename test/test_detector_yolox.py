@@ -133,10 +133,15 @@ def test_int8_export_finds_the_onnx_boxes(imported, photos, reference):
     from ai_edge_litert.interpreter import Interpreter
 
     path = imported / "model_int8.tflite"
-    details = Interpreter(model_path=str(path)).get_tensor_details()
-    assert sum(d["dtype"] == np.int8 for d in details) > 100        # int8 weights and activations
+    dtypes = {d["name"]: d["dtype"] for d in Interpreter(model_path=str(path)).get_tensor_details()}
+
+    def layer_dtypes(prefix):
+        return {t for n, t in dtypes.items() if f"/{prefix}" in n}
+    assert layer_dtypes("dark3_") >= {np.int8} and np.float32 not in layer_dtypes("dark3_")
+    assert layer_dtypes("stem") == {np.float32} and layer_dtypes("dark2_") == {np.float32}
     detector = load_detector(str(imported / "model_tflite_int8.yaml"), threads=2)
-    assert_boxes_agree(detector, photos, reference)
+    # Float first stages: 0.95 measured (full-integer int8 gives 0.74: one scale cannot serve their channels).
+    assert assert_boxes_agree(detector, photos, reference) >= 0.85
 
 
 def test_fp16_zoo_file_finds_the_onnx_boxes(models_dir, photos, reference):

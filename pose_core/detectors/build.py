@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # converter name -> "module:function(source_path, fmt, representative_paths, out_path) -> dict of checks"
 BUILDERS = {"yolox_onnx": "pose_core.convert.yolox_export:build_tflite"}
 # Bump when a builder's output changes for the same inputs (quantisation settings, graph changes).
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 
 
 def recipe(spec, runtime: str | None = None) -> dict | None:
