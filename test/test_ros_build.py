@@ -64,7 +64,8 @@ def workspace(tmp_path_factory) -> Path:
     return ws
 
 
-def in_ws(ws: Path, cmd: list[str], **kwargs) -> list[str]:
+def in_ws(cmd: list[str]) -> list[str]:
+    """`cmd` in the environment of the workspace named by $WS (its install/setup.bash sourced)."""
     return ["bash", "-c", IN_WS, "_", *cmd]
 
 
@@ -108,7 +109,7 @@ def test_workspace_environment_imports_the_installed_packages(workspace):
             "from rclpy.serialization import serialize_message as s\n"
             "print(json.dumps([n.__file__, m.__file__, pose_core.__file__, share('pose_ros'), share('pose_msgs'),"
             " len(s(m.PersonArray()))]))")
-    run = subprocess.run(in_ws(workspace, [sys.executable, "-c", code]), cwd=workspace, capture_output=True,
+    run = subprocess.run(in_ws([sys.executable, "-c", code]), cwd=workspace, capture_output=True,
                          text=True, env=dict(os.environ, WS=str(workspace)))
     assert run.returncode == 0, run.stderr[-3000:]
     *files, size = json.loads(run.stdout.splitlines()[-1])
@@ -158,15 +159,15 @@ def test_installed_pose_node_with_installed_params_publishes_person_arrays(works
     node_log, source_log = tmp_path / "pose_node.log", tmp_path / "pose_source.log"
     procs = []
     try:
-        listener = subprocess.Popen(in_ws(workspace, [sys.executable, str(script), "240"]), cwd=tmp_path, env=env,
+        listener = subprocess.Popen(in_ws([sys.executable, str(script), "240"]), cwd=tmp_path, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(listener)
         procs.append(subprocess.Popen(
-            in_ws(workspace, [str(lib / "pose_node"), "--ros-args", "--params-file", str(share / "pose_node.yaml"),
+            in_ws([str(lib / "pose_node"), "--ros-args", "--params-file", str(share / "pose_node.yaml"),
                               "--params-file", str(share / (DEFAULT_MODEL.replace("/", "_") + ".yaml"))]),
             cwd=tmp_path, env=env, stdout=node_log.open("wb"), stderr=subprocess.STDOUT))
         procs.append(subprocess.Popen(
-            in_ws(workspace, [str(lib / "pose_source"), "--ros-args", "-p", f"source:={images_dir}",
+            in_ws([str(lib / "pose_source"), "--ros-args", "-p", f"source:={images_dir}",
                               "-p", "rate:=2", "-p", "loop:=true", "-p", "frame_id:=colcon_cam"]),
             cwd=tmp_path, env=env, stdout=source_log.open("wb"), stderr=subprocess.STDOUT))
         out, _ = listener.communicate(timeout=300)
