@@ -1,5 +1,6 @@
 """YOLOX-nano detectors side by side: the fp16 zoo file (yolox/nano), our TFLite fp32 and our int8 (both
-`pose import yolox` of the upstream ONNX; the int8 is byte-identical to the zoo's built yolox/nano-int8).
+`pose import yolox` of the upstream ONNX; the int8 is byte-identical to the zoo's built yolox/nano-int8),
+and for comparison the full-integer int8 of the same model that the import does not ship.
 
     .venv/bin/python benchmarks/yolox_detectors.py [--images DIR] [--threads 2] [--repeat 10]
 
@@ -49,7 +50,11 @@ def onnx_person_boxes(onnx_path: Path, images: dict, threads: int) -> dict:
 
 
 def main() -> None:
-    from pose_core.convert.yolox_export import import_yolox
+    import yaml
+
+    from pose_core.convert.yolox_export import calibration_batches, image_paths, import_yolox
+    from pose_core.convert.yolox_onnx import convert_yolox_onnx
+    from pose_core.export import export_tflite
     from pose_core.detectors import load_detector
     from pose_core.zoo import default_models_dir
 
@@ -64,12 +69,21 @@ def main() -> None:
     images = {f.name: cv2.imread(str(f)) for f in sorted(args.images.iterdir())
               if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     with tempfile.TemporaryDirectory() as tmp:
-        import_yolox(onnx_path, tmp, ["tflite_fp32", "tflite_int8"], representative=args.images)
+        yaml_path = import_yolox(onnx_path, tmp, ["tflite_fp32", "tflite_int8"], representative=args.images)
+        # For comparison: full-integer int8 of the same model (what the import does NOT ship).
+        full = Path(tmp) / "full_int8.tflite"
+        model = convert_yolox_onnx(onnx_path)
+        export_tflite(model, full, "int8", (416, 416),
+                      calibration_batches(image_paths(args.images)))
+        entry = yaml.safe_load((Path(tmp) / "model_tflite_int8.yaml").read_text())
+        entry["files"]["tflite"] = {"path": full.name}
+        (Path(tmp) / "full_int8.yaml").write_text(yaml.safe_dump(entry))
         threads = args.threads
         rows = [("yolox/nano (zoo fp16 file, NCHW)",
                  load_detector("yolox/nano", models_dir=args.models_dir, threads=threads)),
                 ("pose import yolox: TFLite fp32", load_detector(f"{tmp}/model_tflite_fp32.yaml", threads=threads)),
-                ("pose import yolox: TFLite int8", load_detector(f"{tmp}/model_tflite_int8.yaml", threads=threads))]
+                ("pose import yolox: TFLite int8", load_detector(f"{tmp}/model_tflite_int8.yaml", threads=threads)),
+                ("full-integer int8 (not shipped)", load_detector(f"{tmp}/full_int8.yaml", threads=threads))]
         tensors = {}
         for label, det in rows:
             xs = []
