@@ -32,9 +32,10 @@ def typestore():
 
 
 def msg_dir() -> Path:
-    """pose_msgs/msg/ in the source tree, else the installed share/pose_msgs/msg."""
+    """pose_msgs/msg/ in the source tree, else the installed share/pose_msgs/msg. (Installed, the folder next
+    to pose_ros is the generated Python package pose_msgs/msg, which holds no .msg files.)"""
     here = Path(__file__).resolve().parents[1] / "pose_msgs" / "msg"
-    if here.is_dir():
+    if (here / "PersonArray.msg").is_file():
         return here
     from ament_index_python.packages import get_package_share_directory
     return Path(get_package_share_directory("pose_msgs")) / "msg"

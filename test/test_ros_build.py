@@ -104,11 +104,14 @@ def test_install_tree_has_index_launch_config_and_executables(workspace):
 
 
 def test_workspace_environment_imports_the_installed_packages(workspace):
+    # The bag tool registers pose_msgs in rosbags from the installed share/pose_msgs/msg/*.msg.
     code = ("import json, pose_ros.pose_node as n, pose_msgs.msg as m, pose_core\n"
             "from ament_index_python.packages import get_package_share_directory as share\n"
             "from rclpy.serialization import serialize_message as s\n"
+            "from pose_ros.bag_tool import msg_dir, typestore\n"
+            "assert 'pose_msgs/msg/PersonArray' in typestore().fielddefs\n"
             "print(json.dumps([n.__file__, m.__file__, pose_core.__file__, share('pose_ros'), share('pose_msgs'),"
-            " len(s(m.PersonArray()))]))")
+            " str(msg_dir()), len(s(m.PersonArray()))]))")
     run = subprocess.run(in_ws([sys.executable, "-c", code]), cwd=workspace, capture_output=True,
                          text=True, env=dict(os.environ, WS=str(workspace)))
     assert run.returncode == 0, run.stderr[-3000:]

@@ -77,3 +77,19 @@ def test_venv_prefix_has_no_files_of_the_old_one_package_layout(name):
     assert not list((VENV / "lib").glob("libpose_ros__rosidl*"))
     assert not (VENV / "share" / "pose_ros" / "msg").exists()
     assert (VENV / "share" / name / "package.xml").is_file()
+
+
+def test_bag_tool_reads_msg_files_from_share_when_installed_next_to_generated_pose_msgs(tmp_path):
+    """A merged install (/opt/ros style, `colcon build --merge-install`) puts pose_ros next to the generated
+    Python package pose_msgs/msg, which has no .msg files: the bag tool must then use share/pose_msgs/msg."""
+    site = tmp_path / "site-packages"
+    (site / "pose_ros").mkdir(parents=True)
+    shutil.copy(ROOT / "pose_ros" / "bag_tool.py", site / "pose_ros" / "bag_tool.py")
+    (site / "pose_ros" / "__init__.py").write_text("")
+    (site / "pose_msgs" / "msg").mkdir(parents=True)
+    (site / "pose_msgs" / "msg" / "_person_array.py").write_text("")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from pose_ros.bag_tool import msg_dir, typestore; "
+            "print(msg_dir()); assert 'pose_msgs/msg/PersonArray' in typestore().fielddefs")
+    run = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == str(VENV / "share" / "pose_msgs" / "msg")
