@@ -112,6 +112,10 @@ def built_file(spec, runtime: str | None = None, models_dir: str | Path | None =
             "calibration_sha256": sorted(calibration_shas), "checks": checks, "ok": True,
             "build_s": round(time.perf_counter() - start, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    entry.write(data, meta)
+    try:
+        entry.write(data, meta)
+    except OSError as exc:
+        raise ModelError(f"{spec.name}: cannot write the built file into {entry.tflite.parent} "
+                         f"({exc.strerror or exc}); set POSE_CACHE_DIR to a writable folder") from None
     log.info("built %s in %.1f s -> %s", spec.name, meta["build_s"], entry.tflite)
     return kind, entry.tflite
