@@ -65,6 +65,12 @@ class TopDownEstimator:
             n in self.layout.keypoints for n in _TORSO) else None
         self.reset()
 
+    @property
+    def runtime(self):
+        """The per-person network's runtime (what most of a frame's time goes to); the detector's is
+        self.detector.runtime."""
+        return self.pose.runtime
+
     # ------------------------------------------------------------------ inference
     def __call__(self, image: np.ndarray, color: str = "bgr") -> list[Person]:
         return self.estimate(image, color=color)
@@ -74,10 +80,13 @@ class TopDownEstimator:
         bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
         timing = {"detect": 0.0, "network": 0.0, "preprocess": 0.0, "decode": 0.0}
         people = None
+        if self.stream and bgr.shape[:2] != self._shape:      # another resolution: another stream
+            self._tracks, self._frame, self._shape = [], 0, bgr.shape[:2]
         if self.stream and self._tracks and self._frame % self.detect_every != 0:
             people = self._from_boxes(bgr, self._boxes_from_tracks(), timing, grow=False)
-            # A person the crops lost (left, occluded, or the crop drifted): look again with the detector.
-            if len(people) < len(self._tracks):
+            # A person the crops lost (left, occluded, or the crop drifted off the torso): look again
+            # with the detector on this frame.
+            if len(people) < len(self._tracks) or not all(self._trackable(p) for p in people):
                 people = None
         if people is None:
             t = time.perf_counter()
@@ -102,6 +111,7 @@ class TopDownEstimator:
         """Forget stream state before an unrelated image or a new video."""
         self._frame = 0
         self._tracks: list[np.ndarray] = []
+        self._shape: tuple[int, int] | None = None
         self.detector_runs = 0          # frames on which the detector ran since the last reset
 
     def describe(self) -> str:
@@ -110,6 +120,11 @@ class TopDownEstimator:
                 f"pose {self.pose.runtime.describe()}{'' if self.batched else ', unbatched'}{mode}")
 
     # ------------------------------------------------------------------ steps
+    def _trackable(self, person: Person) -> bool:
+        """A crop can follow this person to the next frame: a shoulder and a hip are seen."""
+        return self._torso_idx is None or box_from_keypoints(
+            person.keypoints, self._torso_idx, self.keypoint_threshold) is not None
+
     def _boxes_from_tracks(self) -> list[PersonBox]:
         boxes = []
         for kps in self._tracks:

@@ -54,13 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=0, help="exit after this many results (0 = no limit)")
     ap.add_argument("--idle", type=float, default=10.0, help="exit after this many seconds without results")
     ap.add_argument("--startup", type=float, default=120.0, help="seconds to wait for the first result")
+    ap.add_argument("--ready-file", type=Path,
+                    help="touched once the pose node's publishers are discovered: start the source after it, "
+                         "or the first results may go out before this listener is matched (a fast model is "
+                         "ready within a second)")
     args, ros_args = ap.parse_known_args(argv)
     rclpy.init(args=ros_args)
     node = DemoListener(args.out)
     start = time.monotonic()
     try:
+        ready_at = None
         while rclpy.ok():
             rclpy.spin_once(node, timeout_sec=0.1)
+            if args.ready_file and ready_at is None and node.count_publishers("poses") and (
+                    args.out is None or node.count_publishers("image_annotated")):
+                ready_at = time.monotonic() + 0.5          # discovery first, then the endpoints match
+            if ready_at is not None and time.monotonic() >= ready_at and not args.ready_file.exists():
+                args.ready_file.touch()
             if args.frames and node.count >= args.frames:
                 break
             waited = time.monotonic() - (node.last if node.count else start)

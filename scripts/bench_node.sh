@@ -5,10 +5,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 cd "$ROOT"
-# shellcheck disable=SC1091
-. "$VENV/bin/activate"
+# Before activating: the venv's activate keeps a POSE_MODELS_DIR that is already set.
 export POSE_MODELS_DIR=${POSE_MODELS_DIR:-$ROOT/../shared/data/models}
 export POSE_TEST_IMAGES=${POSE_TEST_IMAGES:-$ROOT/../shared/data/images}
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
 export FASTDDS_DEFAULT_PROFILES_FILE="$ROOT/config/dds/fastdds_loopback.xml"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$((RANDOM % 100 + 1))}

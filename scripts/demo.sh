@@ -9,6 +9,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 cd "$ROOT"
 [ -x "$VENV/bin/pose_node" ] || VENV="$VENV" bash scripts/setup.sh
+# Before activating: the venv's activate keeps a POSE_MODELS_DIR that is already set.
+export POSE_MODELS_DIR=${POSE_MODELS_DIR:-$ROOT/../shared/data/models}
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
 
@@ -17,7 +19,6 @@ OUT=${2:-${OUT:-$ROOT/out/demo}}       # out/ is git-ignored
 RATE=$(python3 -c "import sys; print(float(sys.argv[1]))" "${RATE:-2}")   # a ROS double parameter
 MAX_FRAMES=${MAX_FRAMES:-0}
 [ -e "$INPUT" ] || { echo "demo: input not found: $INPUT (set POSE_TEST_IMAGES or pass a folder/video)" >&2; exit 1; }
-export POSE_MODELS_DIR=${POSE_MODELS_DIR:-$ROOT/../shared/data/models}
 
 # A private DDS graph: loopback-only profile, local discovery, a random domain; logs under $OUT.
 export FASTDDS_DEFAULT_PROFILES_FILE="$ROOT/config/dds/fastdds_loopback.xml"
@@ -41,8 +42,16 @@ pose_node --ros-args "${PARAMS[@]}" -p model:="$MODEL" >"$OUT/pose_node.log" 2>&
 NODE=$!; PIDS+=("$NODE")
 # The listener stops once results stop coming: a few frame periods after the source's last frame.
 IDLE=$(python3 -c "import sys; print(max(3.0, 3.0 / float(sys.argv[1])))" "$RATE")
-python -m pose_ros.demo_listener --out "$OUT" --idle "$IDLE" --startup 180 &
+READY="$OUT/.listener_ready"
+rm -f "$READY"
+python -m pose_ros.demo_listener --out "$OUT" --idle "$IDLE" --startup 180 --ready-file "$READY" &
 LISTENER=$!; PIDS+=("$LISTENER")
+# The source starts once the listener sees the pose node's outputs (else the first results can be lost).
+for _ in $(seq 1800); do
+  [ -e "$READY" ] && break
+  kill -0 "$NODE" 2>/dev/null || break
+  sleep 0.1
+done
 # The source waits for the pose node's subscription (i.e. the model is loaded) before its first frame.
 pose_source --ros-args -p source:="$INPUT" -p rate:="$RATE" -p max_frames:="$MAX_FRAMES" \
   -p wait_subscribers:=1 -p frame_id:=camera_optical >"$OUT/pose_source.log" 2>&1 &
