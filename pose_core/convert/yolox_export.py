@@ -173,8 +173,9 @@ def import_yolox(onnx_path: str | Path, out_dir: str | Path, formats: Iterable[s
     first = None
     for fmt, (path, checks) in exported.items():
         quant = fmt.split("_", 1)[1]
+        what = "int8 (stem and stride-4 stage float32)" if quant == "int8" else quant
         entry = detector_entry(f"{base}-{quant}", f"YOLOX-nano person detector imported from {onnx_path.name}, "
-                               f"TFLite {quant}", path, checks, input_size=input_size,
+                               f"TFLite {what}", path, checks, input_size=input_size,
                                source_sha256=source_sha, quantization=quant)
         _write_yaml(out / f"model_{fmt}.yaml", entry)
         if first is None:
