@@ -204,3 +204,39 @@ def test_pckh_straight_from_a_deepercut_dataset_mat(tmp_path):
     assert score(0.0) == pytest.approx(100.0)
     assert score(10.0) == pytest.approx(100.0)      # 10 px < 0.5 x 30 px
     assert score(30.0) == pytest.approx(0.0)
+
+
+def test_unlabelled_ground_truth_joints_do_not_count_against_a_model(labelled_dir):
+    """Real labels leave joints unlabelled (a dataset lacks them, or nobody could see them). A prediction
+    right on every labelled joint scores AP 1 whatever it says at the unlabelled ones."""
+    gt = json.loads((labelled_dir / "dev_coco17.json").read_text())
+    rng = np.random.default_rng(0)
+    results = []
+    people = [a for a in gt["annotations"] if a["num_keypoints"] > 0]   # COCO ignores unlabelled people
+    assert sum((np.asarray(a["keypoints"]).reshape(17, 3)[:, 2] == 0).any() for a in people) >= len(people) // 2
+    for a in people:
+        kps = np.asarray(a["keypoints"], np.float64).reshape(17, 3)
+        unlabelled = kps[:, 2] == 0
+        kps[unlabelled, :2] = rng.uniform(0, 600, (int(unlabelled.sum()), 2))   # garbage there
+        kps[:, 2] = 1.0
+        results.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kps.reshape(-1).tolist(),
+                        "score": 1.0})
+    stats = evaluate_keypoints(gt, results)
+    assert stats["AP"] == pytest.approx(1.0)
+
+
+def test_pose_eval_runs_a_model_on_real_labelled_photos(labelled_dir, models_dir, tmp_path):
+    """`pose eval --model NAME --images DIR --gt coco.json`: estimate and score in one command."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "res.json"
+    r = subprocess.run([sys.executable, "-m", "pose_core.cli", "eval", "--model", "topdown/yolox-nano+movenet-lightning",
+                        "--gt", str(labelled_dir / "dev_coco17.json"), "--images", str(labelled_dir / "images"),
+                        "--out", str(out)], capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, POSE_MODELS_DIR=str(models_dir)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    stats = json.loads(out.read_text())["stats"]
+    assert 0.4 <= stats["AP"] <= 1.0 and stats["AR"] >= stats["AP"] - 0.2, stats
+    assert "AP" in r.stdout
