@@ -53,6 +53,26 @@ def _start(server_class, config, what: str):
 
 
 def run(args) -> int:
+    # SIGTERM stops the service like Ctrl-C, at any moment (also while TensorFlow loads).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    server = None
+    try:
+        server = _serve(args)
+        # Not server.join(): it blocks inside C++, where Ctrl-C never reaches Python.
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print(f"{args.role} stopped", flush=True)
+    if server is None:
+        return 0
+    # The gRPC server's C++ threads keep a normal interpreter exit waiting forever: leave at once.
+    from pose_core import quiet
+    sys.stderr.flush()
+    quiet.flush()
+    os._exit(0)
+
+
+def _serve(args):
     import tensorflow as tf   # imported late: `pose --help` stays fast
 
     service = tf.data.experimental.service
@@ -68,18 +88,7 @@ def run(args) -> int:
         server = _start(service.WorkerServer, config, f"worker on port {args.port}")
         print(f"worker listening on port {server._address.rsplit(':', 1)[1]} "
               f"(dispatcher {args.dispatcher})", flush=True)
-    # Not server.join(): it blocks inside C++ where Ctrl-C never reaches Python. SIGTERM stops it too.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print(f"{args.role} stopped", flush=True)
-    # The gRPC server's C++ threads keep a normal interpreter exit waiting forever: leave at once.
-    from pose_core import quiet
-    sys.stderr.flush()
-    quiet.flush()
-    os._exit(0)
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:
