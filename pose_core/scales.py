@@ -20,10 +20,10 @@ def check_scales(scales) -> tuple[float, ...]:
     out = tuple(float(s) for s in scales)
     if not out:
         raise ValueError("scales: give at least one factor, e.g. 1.0")
-    for s in out:
-        if not math.isfinite(s) or not 0.0 < s <= MAX_SCALE:
-            raise ValueError(f"scale {s:g} is out of range: each factor must be a finite number in "
-                             f"(0, {MAX_SCALE:g}], e.g. 1,0.75")
+    bad = [s for s in out if not math.isfinite(s) or not 0.0 < s <= MAX_SCALE]
+    if bad:
+        raise ValueError(f"scale{'s' if len(bad) > 1 else ''} {', '.join(f'{s:g}' for s in bad)} out of range: "
+                         f"each factor must be a finite number in (0, {MAX_SCALE:g}], e.g. 1,0.75")
     return out
 
 

@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     args, ros_args = ap.parse_known_args(argv)
     if ros_args and args.cmd not in ("play", "record"):      # only play/record take ROS arguments
         ap.error(f"unrecognized arguments: {' '.join(ros_args)}")
+    for t in getattr(args, "topic", None) or [] if args.cmd == "record" else []:
+        if ":" not in t or t.split(":", 1)[1].count("/") != 2:
+            ap.error(f"--topic {t!r}: expected TOPIC:pkg/msg/Type, e.g. /poses:pose_msgs/msg/PersonArray")
     try:
         if args.cmd == "write":
             if args.out.exists():
