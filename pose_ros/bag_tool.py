@@ -10,7 +10,6 @@ install reads these bags, and `play` publishes the recorded bytes unchanged.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
