@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 
-import cv2
 import numpy as np
 
 from pose_core.crops import box_from_keypoints, cut_crop, fit_box
@@ -24,6 +23,7 @@ from pose_core.detectors import PersonBox, PersonDetector
 from pose_core.estimator import PoseEstimator
 from pose_core.image_io import MAX_PIXELS, to_bgr8
 from pose_core.people import Person
+from pose_core.tracking import keypoint_similarity
 
 log = logging.getLogger(__name__)
 
@@ -224,17 +224,20 @@ def _accepts_batches(pose: PoseEstimator) -> bool:
     return all(len(o) == 2 for o in outputs) and all(len(o) == 1 for o in single)
 
 
-def _suppress_duplicates(people: list[Person], iou: float = 0.6) -> list[Person]:
-    """Two crops on one person (overlapping boxes, or tracks that converged) give the same pose twice:
-    keep the better of any two people whose keypoint boxes overlap by more than `iou`."""
+def _suppress_duplicates(people: list[Person], max_similarity: float = 0.9) -> list[Person]:
+    """Two crops on one person (two boxes on one person, or tracks that converged) give nearly the same
+    pose twice: of any two people whose poses agree with OKS > max_similarity, keep the better. Poses,
+    not boxes: in a crowd two different people's boxes overlap heavily, their poses do not."""
     if len(people) < 2:
         return people
-    rects = []
-    for p in people:
+    sigmas = people[0].layout.sigma_array
+    kept: list[Person] = []
+    for p in sorted(people, key=lambda q: -q.score):
         x0, y0, x1, y1 = _keypoint_box(p)
-        rects.append([x0, y0, max(x1 - x0, 1.0), max(y1 - y0, 1.0)])
-    keep = cv2.dnn.NMSBoxes(rects, [p.score for p in people], 0.0, iou)
-    return [people[i] for i in sorted(np.asarray(keep, np.int64).ravel(), key=lambda i: -people[i].score)]
+        area = max((x1 - x0) * (y1 - y0), 1.0)
+        if all(keypoint_similarity(p.keypoints, q.keypoints, sigmas, area) <= max_similarity for q in kept):
+            kept.append(p)
+    return kept
 
 
 def _keypoint_box(p: Person) -> tuple[float, float, float, float]:

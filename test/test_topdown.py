@@ -306,3 +306,19 @@ def test_pipeline_works_from_a_copied_models_dir(tmp_path, models_dir, images_di
         shutil.copy(models_dir / rel, tmp_path / rel)
     est = load_estimator("topdown/yolox-nano+movenet-lightning", models_dir=tmp_path, verify=True)
     assert len(est(read_image(images_dir / "p3.jpg"))) >= 2
+
+
+def test_duplicates_are_poses_not_boxes(thunder, images_dir):
+    """Crowds: two people whose boxes overlap heavily are both kept; the same pose twice is kept once."""
+    from pose_core.topdown import _keypoint_box, _suppress_duplicates
+
+    (a,) = thunder.estimate_in_boxes(read_image(images_dir / "p1.jpg"), thunder.detector(read_image(images_dir / "p1.jpg"))[:1])
+    x0, y0, x1, y1 = _keypoint_box(a)
+    b = type(a)(a.keypoints.copy(), a.score * 0.9, a.layout)
+    b.keypoints[:, 0] += 0.15 * (x1 - x0)                  # a neighbour standing just beside
+    box_iou = _iou((x0, y0, x1, y1), _keypoint_box(b))
+    assert box_iou > 0.6
+    assert len(_suppress_duplicates([a, b])) == 2
+    c = type(a)(a.keypoints + [1.0, 1.0, 0.0], a.score * 0.8, a.layout)      # the same person again
+    kept = _suppress_duplicates([c, a, b])
+    assert len(kept) == 2 and kept[0] is a
