@@ -67,7 +67,7 @@ class Trainer:
         if global_batch % self.strategy.num_replicas_in_sync:
             raise RecipeError(f"training.batch_size {global_batch} does not split over "
                               f"{self.strategy.num_replicas_in_sync} replicas")
-        with self.strategy.scope():
+        with self.strategy.scope(), _quiet_random_init_warning(bool(m.get("init_from"))):
             self.model = build_model(m["name"], **params)
             if self.cfg.get("freeze_batch_norm"):
                 freeze_batch_norm(self.model)
@@ -315,6 +315,22 @@ class Trainer:
             recalibrate_batch_norm(self.model, (local(next(iterator)[0])[0] for _ in range(n)))
         from pose_core.training.exporting import export_trained
         return export_trained(self.model, self.work_dir / "export", self.recipe)
+
+
+class _quiet_random_init_warning:
+    """While building a model that init_from fills right after: the builder's "starts from random init"
+    warning (no init_weights given) would be false."""
+
+    def __init__(self, active: bool):
+        self.logger = logging.getLogger("pose_core.models.init_weights")
+        self.active, self.level = active, self.logger.level
+
+    def __enter__(self):
+        if self.active:
+            self.logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self.logger.setLevel(self.level)
 
 
 def freeze_batch_norm(model) -> int:
