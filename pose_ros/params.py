@@ -8,13 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.parameter import Parameter
+
+try:
+    from rclpy.exceptions import ParameterUninitializedException
+except ImportError:          # older rclpy: a typed parameter without a value reads as None
+    ParameterUninitializedException = ()
 
 from pose_core.defaults import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
 class Param:
-    default: object
+    default: object          # a Parameter.Type instead: declared with that type and no value (None when unset)
     description: str
     range: tuple[float, float] | None = None
     read_only: bool = False
@@ -39,6 +45,9 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     # topics and QoS (read-only)
     "image_topic": Param("image", "sensor_msgs/Image input; the compressed input is <image_topic>/compressed",
                          read_only=True),
+    "image_topics": Param(Parameter.Type.STRING_ARRAY, "several cameras, one model: image topics served by this "
+                          "node, each camera's outputs in its topic's namespace (/front/image_raw -> /front/poses); "
+                          "unset = one camera on image_topic", read_only=True),
     "compressed": Param(False, "subscribe to <image_topic>/compressed (CompressedImage jpeg/png) instead",
                         read_only=True),
     "poses_topic": Param("poses", "pose_msgs/PersonArray output", read_only=True),
@@ -96,4 +105,11 @@ def declare(node, table: dict[str, Param]) -> None:
 
 
 def values(node, table: dict[str, Param]) -> dict[str, object]:
-    return {name: node.get_parameter(name).value for name in table}
+    return {name: _value(node, name) for name in table}
+
+
+def _value(node, name: str):
+    try:
+        return node.get_parameter(name).value
+    except ParameterUninitializedException:         # declared by type only and not given
+        return None

@@ -8,6 +8,19 @@ from collections import Counter, deque
 import numpy as np
 
 
+def process_rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process in MB (Linux /proc; elsewhere this process's peak from getrusage)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 class RateMeter:
     """Events per second over the last `window_s` seconds."""
 

@@ -16,6 +16,19 @@ def load_runtime(kind: str, path: Path, *, inputs=(), outputs=(), device: str = 
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file {path} does not exist")
+    try:
+        return _load(kind, path, inputs, outputs, device, threads)
+    except ModuleNotFoundError as e:
+        if e.name != "tensorflow":
+            raise
+        # A serving install (pip install .[serve]) has no TensorFlow on purpose: say what to do instead.
+        raise ModelError(f"{path.name}: the {kind} runtime needs TensorFlow, which is not installed (a serving "
+                         f"install): use a TFLite model, or convert this one on a machine with pose_ros[train] "
+                         f"(pose models fetch NAME --convert) and copy its converted-model cache "
+                         f"($POSE_CACHE_DIR) here") from None
+
+
+def _load(kind: str, path: Path, inputs, outputs, device: str, threads: int | None) -> Runtime:
     if kind == "frozen_graph":
         from pose_core.runtimes.frozen_graph import FrozenGraphRuntime
         return FrozenGraphRuntime(path, list(inputs), list(outputs), device=device)
