@@ -75,6 +75,12 @@ def load_init_from(model, path: str | Path) -> dict:
     result = load_init_weights(model, keras_file, what="init_from")
     loaded = set(result["loaded"])
     missing = [layer.name for layer in _all_layers(model) if layer.weights and layer.name not in loaded]
+    if missing and not (keras_file.parent / "trained.keras").exists() and any(
+            n.endswith("_bn") or "bn" in n.split(".")[-1] for n in missing):
+        raise RecipeError(f"model.init_from: {keras_file} has its batch norms folded into the convolutions "
+                          f"(a `pose export` file) and cannot be trained further; start from the training "
+                          f"run's export folder (it keeps trained.keras) or its checkpoint "
+                          f"(model.init_checkpoint)")
     if missing:
         raise RecipeError(f"model.init_from: {keras_file} has no weights (by name and shape) for "
                           f"{len(missing)} layer(s) of {model.name}: {', '.join(missing[:6])}"
