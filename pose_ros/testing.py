@@ -212,3 +212,91 @@ class GraphClient:
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
+
+
+def start_source(topic: str, source: str | Path, rate: float, frame_id: str, name: str,
+                 log_path: Path | None = None, **params) -> subprocess.Popen:
+    """A pose_source process looping `source` onto `topic` (a camera of a multi-camera test/benchmark)."""
+    return start_node([], {"source": str(source), "rate": float(rate), "frame_id": frame_id, "topic": topic,
+                           "loop": True, **params}, module="pose_ros.source_node", name=name, log_path=log_path)
+
+
+class CameraClient:
+    """Collects what a pose node publishes for several cameras (each in its own namespace: <ns>/poses,
+    <ns>/pose_markers, <ns>/image_annotated) and the frames sent on each <ns>/image... topic, so results can
+    be matched to their camera's frames. Spins on a background thread."""
+
+    def __init__(self, name: str, image_topics: list[str], node_name: str = "pose_node",
+                 watch_images: bool = True, outputs: bool = True):
+        from pose_ros.cameras import namespace_of
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = Node(name)
+        self.node_name = node_name
+        self._cond = threading.Condition()
+        self.poses: dict[str, list[tuple[float, PersonArray]]] = {}
+        self.sent: dict[str, list] = {}            # header of every frame seen on the camera's image topic
+        self.annotated: dict[str, list[Image]] = {}
+        self.markers: dict[str, list[MarkerArray]] = {}
+        self.diagnostics: list[DiagnosticArray] = []
+        self.publishers: dict[str, object] = {}
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        for topic in image_topics:
+            ns = namespace_of(topic)
+            self.poses[topic], self.sent[topic] = [], []
+            self.annotated[topic], self.markers[topic] = [], []
+            self.node.create_subscription(PersonArray, f"{ns}/poses", self._store(self.poses[topic], True), 50)
+            if outputs:
+                self.node.create_subscription(Image, f"{ns}/image_annotated", self._store(self.annotated[topic]),
+                                              5)
+                self.node.create_subscription(MarkerArray, f"{ns}/pose_markers", self._store(self.markers[topic]),
+                                              5)
+            if watch_images:
+                sent = self.sent[topic]
+                self.node.create_subscription(Image, topic, lambda m, sent=sent: self._append(sent, m.header),
+                                              reliable)
+            self.publishers[topic] = self.node.create_publisher(Image, topic, reliable)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._store(self.diagnostics), 10)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _append(self, sink: list, item) -> None:
+        with self._cond:
+            sink.append(item)
+            self._cond.notify_all()
+
+    def _store(self, sink: list, timed: bool = False):
+        return lambda msg: self._append(sink, (time.time(), msg) if timed else msg)
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not predicate():
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    def count(self, topic: str) -> int:
+        return len(self.poses[topic])
+
+    def camera_diagnostics(self) -> dict[str, dict[str, str]]:
+        """Latest per-camera diagnostics of the node, keyed by its resolved image topic ('' = the node's own
+        status)."""
+        for arr in reversed(self.diagnostics):
+            mine = [st for st in arr.status if st.name.startswith(self.node_name + ":")]
+            if mine:
+                out = {}
+                for st in mine:
+                    kv = {kv.key: kv.value for kv in st.values}
+                    out[kv.get("image_topic", "")] = kv
+                return out
+        return {}
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
