@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ def _problem(path: str, decode: bool) -> str | None:
     try:
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     except (tf.errors.OpError, ValueError) as exc:
-        return f"corrupt ({str(exc).splitlines()[0][:80]})"
+        # TF prefixes "{{function_node ...}}" and appends "[Op:DecodeImage]": keep the decoder's words.
+        text = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]|\s*name:\s*$", "", getattr(exc, "message", str(exc)))
+        return f"corrupt ({text.strip().splitlines()[0][:100] if text.strip() else type(exc).__name__})"
     if image.shape[0] < 2 or image.shape[1] < 2:
         return f"too small ({image.shape[1]}x{image.shape[0]})"
     return None
