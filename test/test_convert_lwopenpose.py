@@ -128,8 +128,25 @@ def test_imported_model_runs_in_the_estimator(checkpoints, tmp_path, images_dir)
     assert main(["import", "lwopenpose", str(path), "--out", str(tmp_path / "lw")]) == 0
     est = PoseEstimator.from_file(tmp_path / "lw")
     assert est.runtime.kind == "keras" and est.layout.name == "openpose18"
-    people, timing = est.estimate(read_image(images_dir / "p1.jpg"), return_timing=True)
-    assert isinstance(people, list) and timing["total"] > 0   # random weights: no claim about people
+    photo = read_image(images_dir / "p1.jpg")
+    people, timing = est.estimate(photo, return_timing=True)
+    assert timing["total"] > 0
+    # Random weights find no real people (people on real Lightweight OpenPose weights: test_convert_openvino,
+    # OMZ's release of this network). What can be asserted: the same network input through the imported
+    # model and through the PyTorch reference decodes to the same people, with the PAF decoder's thresholds
+    # opened up so that random maps give some (the estimator's own thresholds give none on them).
+    from pose_core.codecs.paf import PafCodec
+    tensor, _ = est.preprocessor(photo)
+    ref_maps = np.concatenate(_torch_outputs(reference, tensor[None].astype(np.float32))[-2:], axis=-1)[0]
+    our_maps = est.runtime(tensor[None])[0][0]
+    permissive = PafCodec(est.layout, stride=8, heatmap_channels=19, paf_offset=19,
+                          peak_threshold=float(np.percentile(ref_maps[..., :18], 98)), paf_score_threshold=-1.0,
+                          min_paf_fraction=0.0, min_parts=2, min_person_score=-1e9)
+    size = (tensor.shape[1], tensor.shape[0])
+    ref_people, ours = permissive.decode([ref_maps], size), permissive.decode([our_maps], size)
+    assert len(ref_people) >= 1 and len(ours) == len(ref_people)
+    for a, b in zip(ours, ref_people):
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=0.05)
     # The saved model computes the same maps as the PyTorch reference.
     rgb = np.random.default_rng(3).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
     maps = est.runtime(rgb)[0]
