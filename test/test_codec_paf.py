@@ -212,10 +212,13 @@ def test_limb_table_matches_the_model_fields(tfpose_maps):
     peaks = np.array([np.unravel_index(maps[..., k].argmax(), (h, w)) for k in range(K)], float)
     pafs = maps[..., 19:]
     t = np.linspace(0, 1, 10)
+    face = {"nose", "left_eye", "right_eye", "left_ear", "right_ear"}
+    short = []
     for (a, b), (cx, cy) in OPENPOSE18.paf_limbs:
         d = peaks[b] - peaks[a]                                   # (dy, dx)
         n = np.hypot(*d)
         if n < 1.5:
+            short.append((OPENPOSE18.keypoints[a], OPENPOSE18.keypoints[b]))
             continue                                              # too short to sample (face at 432)
         ys = np.round(peaks[a, 0] + t * d[0]).astype(int)
         xs = np.round(peaks[a, 1] + t * d[1]).astype(int)
@@ -224,6 +227,9 @@ def test_limb_table_matches_the_model_fields(tfpose_maps):
         name = f"{OPENPOSE18.keypoints[a]}->{OPENPOSE18.keypoints[b]}"
         assert along[cx // 2] > 0.3, f"{name}: field along the limb {along[cx // 2]:.2f}"
         assert cy == cx + 1 and int(np.argmax(along)) == cx // 2, name
+    # Only face limbs (a few map cells long at this size) may be too short to check (3 of 19 on p1.jpg);
+    # every body limb is checked.
+    assert len(short) <= 4 and all(set(pair) <= face for pair in short), short
 
 
 def test_real_model_person_is_anatomical(codec, tfpose_maps):
