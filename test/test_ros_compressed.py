@@ -65,8 +65,12 @@ def bad_compressed() -> dict[str, CompressedImage]:
 def test_bad_compressed_then_good_frame_still_served(graph, images_dir, case):
     bad = bad_compressed()[case]
     bad.header.stamp, bad.header.frame_id = make_stamp(time.time()), FRAME
+    bad_before = int(graph.latest_diagnostics().get("bad_inputs", 0))
     graph.publish(bad)
     assert graph.result_for(bad.header.stamp, timeout=1.0) is None
     img = cv2.imread(str(images_dir / "p1.jpg"))
     result = graph.request(graph.compressed_msg(img, time.time(), FRAME))
     assert result is not None and len(result.persons) >= 1
+    # Not silence by accident (a lost message): the node saw the frame and counted it as bad input.
+    assert graph.wait_for(lambda: int(graph.latest_diagnostics().get("bad_inputs", 0)) == bad_before + 1, 10), \
+        graph.latest_diagnostics().get("bad_inputs")
