@@ -53,7 +53,8 @@ def _overrides(omz_folder: Path, split: Path, labelled: Path, work_dir: Path) ->
             f"validation.annotations={labelled / 'dev_coco17.json'}", f"validation.images={images}",
             "data.input_size=[456,256]", "training.batch_size=2", f"training.steps={STEPS}",
             "training.freeze.steps=4", "training.lr.warmup_steps=4", "validation.every=8",
-            f"training.checkpoint_every={CHECKPOINT_EVERY}", "training.log_every=4", "training.image_every=8",
+            f"training.checkpoint_every={CHECKPOINT_EVERY}", "training.keep_checkpoints=10",
+            "training.log_every=4", "training.image_every=8",
             "training.progress=false", f"work_dir={work_dir}"]
 
 
@@ -125,6 +126,33 @@ def test_loss_on_the_training_photos_goes_down_and_ap_holds(run):
         for rec in tf.data.TFRecordDataset(str(f)):
             tags |= {v.tag for v in tf.compat.v1.Event.FromString(rec.numpy()).summary.value}
     assert {"val/AP", "val/train_photos_loss", "loss/total", "lr", "predicted_heatmaps"} <= tags
+
+
+def test_backbone_stays_frozen_for_the_first_steps(run, omz_folder):
+    """ckpt-4 ends the 4 frozen steps: the MobileNet backbone still holds the imported weights, the heads
+    moved; at ckpt-16 the backbone has moved too."""
+    import numpy as np
+
+    from pose_core.models import build_model
+    from pose_core.training.init_from import load_init_from
+    _, _, _, work_dir = run
+
+    def weights(ckpt=None):
+        model = build_model("lightweight_openpose", layout="openpose18", num_refinement_stages=1,
+                            num_channels=128, alpha=1.0, cpm="icv")
+        if ckpt:
+            model.load_weights(work_dir / "checkpoints" / ckpt / "model.weights.h5")
+        else:
+            load_init_from(model, omz_folder)
+        return {w.path: w.numpy() for w in model.weights}
+
+    start, frozen_end, last = weights(), weights("ckpt-4"), weights(f"ckpt-{STEPS}")
+    backbone = [k for k in start if k.startswith("model.") and "moving" not in k]
+    heads = [k for k in start if not k.startswith("model.") and "moving" not in k]
+    assert backbone and heads
+    assert all(np.array_equal(start[k], frozen_end[k]) for k in backbone)
+    assert any(not np.array_equal(start[k], frozen_end[k]) for k in heads)
+    assert any(not np.array_equal(start[k], last[k]) for k in backbone)
 
 
 def test_exported_tflite_finds_people_in_the_estimator(run, images_dir):
@@ -203,3 +231,24 @@ def test_keypoint_names_that_do_not_match_say_which_and_offer_the_mapping(tmp_pa
     mapping = {n: c for n, c in zip(names, COCO17.keypoints) if n != c}
     samples = read_training_samples(dict(data, keypoint_map=mapping), OPENPOSE18)
     assert len(samples) == 1 and samples[0].layout.keypoints == COCO17.keypoints
+
+
+def test_warm_up_ramps_again_when_the_backbone_joins():
+    from pose_core.training.schedules import build_lr_schedule
+    lr = build_lr_schedule({"schedule": "constant", "value": 1.0, "warmup_steps": 4, "rewarm_at": 10})
+    values = [round(float(lr(s)), 4) for s in (0, 3, 5, 9, 10, 11, 13, 20)]
+    assert values == [0.25, 1.0, 1.0, 1.0, 0.25, 0.5, 1.0, 1.0]
+
+
+def test_init_from_names_the_mismatch(omz_folder, tmp_path):
+    from pose_core.training.init_from import resolve_init_from
+    from pose_core.training.recipe import RecipeError, load_recipe
+
+    recipe = load_recipe(RECIPE, [f"model.init_from={omz_folder}", "model.name=tfpose_mobilenet_v2_small"])
+    with pytest.raises(RecipeError, match="differs from the architecture"):
+        resolve_init_from(recipe)
+    with pytest.raises(RecipeError, match="model.yaml not found"):
+        resolve_init_from(load_recipe(RECIPE, [f"model.init_from={tmp_path}"]))
+    recipe = load_recipe(RECIPE, [f"model.init_from={omz_folder}"])
+    resolve_init_from(recipe)
+    assert recipe["model"]["params"]["input_size"] == [456, 256]   # the folder's serving size
