@@ -200,13 +200,16 @@ def test_flood_never_builds_a_backlog(graph, images_dir):
         stamps.append(stamp_seconds(msg.header.stamp))
         graph.publish(msg)
         time.sleep(0.002)
+    published = time.time()
     last = graph.result_for(make_stamp(stamps[-1]), timeout=30)
     assert last is not None, "the latest frame was not processed"
     sent = set(stamps)
     got = [(t, m) for t, m in graph.poses[before:] if stamp_seconds(m.header.stamp) in sent]
-    ages = [t - stamp_seconds(m.header.stamp) for t, m in got]
     assert len(got) < len(stamps) / 2, f"{len(got)} of {len(stamps)} frames processed: frames were queued"
-    assert max(ages) < 1.5, f"processed frames up to {max(ages):.2f} s old: a backlog built up"
+    # Counted, not timed: after the last publish only what the input QoS queue (depth 5), the mailbox slot
+    # and the frame in inference hold can still come out; a backlog would keep results coming for ~100 frames.
+    late = sum(t > published for t, _ in got)
+    assert late <= 5 + 2, f"{late} results after the last frame was published: a backlog built up"
     assert graph.wait_for(
         lambda: int(graph.latest_diagnostics().get("frames_dropped", 0)) - dropped_before >= len(stamps) / 2, 10)
 
