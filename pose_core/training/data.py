@@ -35,6 +35,9 @@ def input_size_of(recipe: dict, metadata: dict) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+DECODE_CHECK_MAX = 20000   # data.check_images default: decode up to this many images, else "exists"
+
+
 def read_training_samples(data: dict, layout=None, skipped: dict | None = None):
     """The recipe's samples: read, cut to max_images, image files checked (data.check_images: missing
     or corrupt files are named, skipped and counted into `skipped`), and - given the model's `layout` -
@@ -56,8 +59,14 @@ def read_training_samples(data: dict, layout=None, skipped: dict | None = None):
         samples = samples[:int(data["max_images"])]
     if layout is not None:
         samples = match_layout(samples, layout, data.get("keypoint_map"), data.get("missing_keypoints", "error"))
+    mode = data.get("check_images")
+    if mode is None:   # decoding every photo twice is cheap for a fine-tune set, minutes for COCO
+        mode = "decode" if len(samples) <= DECODE_CHECK_MAX else "exists"
+        if mode == "exists":
+            log.info("data: %d images: checking that they exist, not decoding them (data.check_images: "
+                     "decode to decode them too)", len(samples))
     try:
-        samples, bad = check_image_files(samples, data.get("check_images", "decode"))
+        samples, bad = check_image_files(samples, mode)
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
     if skipped is not None:
