@@ -1,0 +1,128 @@
+"""Every benchmark entry point runs as a user runs it, on a tiny input, and writes (or prints) its table:
+a smoke test of the argument handling and the table code, so a benchmark cannot rot unnoticed between the
+runs that make the docs' numbers. No timing is asserted (numbers on a shared CI machine mean nothing).
+
+Not here: benchmarks/serve_install.py installs `.[serve]` from the package registry (CI tests run without
+the network; test_footprint checks the same extras offline)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require
+
+SMALL_MODEL = "pose-mobile/cpm"       # TFLite, 192x192, single person: the quickest zoo model
+
+
+@pytest.fixture(scope="module")
+def photos(images_dir, tmp_path_factory) -> Path:
+    """Two one-person photos: the benchmarks' image loops stay short."""
+    out = tmp_path_factory.mktemp("bench_photos")
+    for name in ("p1.jpg", "hand1.jpg"):
+        shutil.copy(require(images_dir / name, "test photo"), out / name)
+    return out
+
+
+def run(cmd: list, tmp_path: Path, photos: Path, models_dir: Path, timeout: int = 600, **env) -> str:
+    environ = {**os.environ, "POSE_MODELS_DIR": str(models_dir), "POSE_TEST_IMAGES": str(photos),
+               "PYTHON": sys.executable, **env}
+    proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=environ)
+    assert proc.returncode == 0, (proc.stdout[-1500:], proc.stderr[-3000:])
+    return proc.stdout
+
+
+def table_rows(text: str, *names: str) -> list[str]:
+    """Markdown table rows (not header/separator) naming one of `names`; at least one each."""
+    rows = [line for line in text.splitlines() if line.startswith("|") and not set(line) <= set("|-: ")]
+    for name in names:
+        assert any(name in r for r in rows), f"no table row names {name!r}:\n{text[-2000:]}"
+    return rows
+
+
+def test_bench_models(tmp_path, photos, models_dir):
+    out = tmp_path / "models.md"
+    run([sys.executable, "-m", "pose_core.bench_models", "--models", "cpm_mobilenet_v2", "--runs", "1",
+         "--threads", "1", "--out", out], tmp_path, photos, models_dir)
+    table_rows(out.read_text(), "cpm_mobilenet_v2")
+
+
+def test_bench_pipeline(tmp_path, photos, models_dir):
+    out = tmp_path / "pipeline.md"
+    run([sys.executable, "-m", "pose_core.bench_pipeline", "--images", "4", "--input", "96", "--batch", "2",
+         "--batches", "2", "--repeats", "1", "--service-workers", "0", "--work-dir", tmp_path / "data",
+         "--out", out], tmp_path, photos, models_dir)
+    assert len(table_rows(out.read_text())) >= 3          # read+decode, + augmentation, + targets
+
+
+def test_bench_decode(tmp_path, photos, models_dir):
+    stdout = run([sys.executable, "-m", "pose_core.bench_decode"], tmp_path, photos, models_dir)
+    assert len(table_rows(stdout)) >= 3
+
+
+def test_pose_bench_cli(tmp_path, photos, models_dir):
+    run([sys.executable, "-m", "pose_core.cli", "bench", "--models", SMALL_MODEL, "--repeat", "1",
+         "--images", photos, "--out", tmp_path / "bench"], tmp_path, photos, models_dir)
+    tables = list((tmp_path / "bench").glob("*.md"))
+    assert tables and table_rows(tables[0].read_text(), SMALL_MODEL)
+
+
+def test_bench_zoo(tmp_path, photos, models_dir):
+    out = tmp_path / "zoo.md"
+    run([sys.executable, "-m", "pose_core.bench_zoo", "--models", SMALL_MODEL, "--pipelines", "",
+         "--no-decode", "--repeat", "1", "--threads", "1", "--cache", tmp_path / "cache", "--images", photos,
+         "--out", out], tmp_path, photos, models_dir)
+    table_rows(out.read_text(), SMALL_MODEL)
+
+
+def test_accuracy_speed(tmp_path, photos, models_dir, labelled_dir):
+    out = tmp_path / "accuracy_speed.md"
+    run([sys.executable, "benchmarks/accuracy_speed.py", "--models", SMALL_MODEL, "--repeat", "1",
+         "--threads", "1", "--labelled", labelled_dir, "--images", photos, "--out", out],
+        tmp_path, photos, models_dir)
+    table_rows(out.read_text(), SMALL_MODEL)
+
+
+def test_yolox_detectors(tmp_path, photos, models_dir):
+    stdout = run([sys.executable, "benchmarks/yolox_detectors.py", "--images", photos, "--repeat", "1",
+                  "--threads", "1", "--models-dir", models_dir], tmp_path, photos, models_dir)
+    assert len(table_rows(stdout)) >= 3
+
+
+def test_benchmark_train(tmp_path, photos, models_dir):
+    out = tmp_path / "train.md"
+    run([sys.executable, "training/benchmark_train.py", "--batch", "1", "--steps", "1", "--images", "2",
+         "--image-size", "160x120", "--out", out], tmp_path, photos, models_dir)
+    assert len(table_rows(out.read_text())) >= 3
+
+
+def test_bench_import_script(tmp_path, photos, models_dir):
+    out = tmp_path / "import"
+    run(["bash", "scripts/bench_import.sh"], tmp_path, photos, models_dir, OUT=str(out), REPEAT="1")
+    tables = list(out.glob("*.md"))
+    assert tables and table_rows(tables[0].read_text(), "tf-pose/mobilenet_v2_small")
+
+
+def test_bench_node_script(tmp_path, photos, models_dir):
+    out = tmp_path / "ros_node.md"
+    run(["bash", "scripts/bench_node.sh", "--models", SMALL_MODEL, "--frames", "3", "--seconds", "1",
+         "--out", out], tmp_path, photos, models_dir)
+    table_rows(out.read_text(), SMALL_MODEL)
+
+
+def test_node_footprint(tmp_path, photos, models_dir):
+    out = tmp_path / "footprint.md"
+    run([sys.executable, "benchmarks/node_footprint.py", "--models", SMALL_MODEL, "--frames", "3",
+         "--cameras", "1", "--camera-seconds", "1", "--images", photos, "--out", out], tmp_path, photos, models_dir)
+    table_rows(out.read_text(), SMALL_MODEL)
+
+
+def test_node_startup_script(tmp_path, photos, models_dir):
+    stdout = run([sys.executable, "scripts/node_startup.py", "1"], tmp_path, photos, models_dir,
+                 MODEL=SMALL_MODEL)
+    assert f"pose_node start-up ({SMALL_MODEL})" in stdout and "median" in stdout
