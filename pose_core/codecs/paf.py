@@ -92,6 +92,7 @@ class PafCodec(Codec):
             if min_paf_fraction <= 1 else paf_samples + 1
         self._limb_ids = np.arange(len(limbs))
         self._channel_ids = np.arange(layout.num_keypoints + 1)
+        self._ids = np.arange(256)             # candidate indices within a channel (more: np.arange)
         self._flip_perm, self._flip_sign = self._flip_channels()
 
     # ------------------------------------------------------------------ decode
@@ -118,7 +119,8 @@ class PafCodec(Codec):
             return []
         px, py, values = refine_peaks(heat_src, chans, ys, xs,
                                       self.upsample if self.refine == "upsample" else 0)
-        starts = np.searchsorted(chans, self._channel_ids)
+        # starts[j]: index of channel j's first peak (chans is sorted); k + 1 entries
+        starts = np.add.reduce(chans[None, :] < self._channel_ids[:, None], axis=1)
         limb, ia, ib, score = self._score_limbs(paf_src, self.paf_offset, px, py, starts, input_size[1])
         conns = self._match(limb, ia, ib, score, len(chans))
         return self._people(self._assemble(conns, chans, values), px, py, values)
@@ -131,31 +133,36 @@ class PafCodec(Codec):
         k = self.layout.num_keypoints
         parts = np.array([p for p, _ in people], np.intp)                     # (people, K)
         found = parts >= 0
-        used = parts[found]
+        slots = found.reshape(-1).nonzero()[0]                                # flat (person, keypoint)
+        used = parts.reshape(-1)[slots]
         kps = np.zeros(parts.shape + (3,), np.float32)
-        kps[found, 0] = cells_to_pixels(px[used], self.stride)
-        kps[found, 1] = cells_to_pixels(py[used], self.stride)
-        kps[found, 2] = np.minimum(np.maximum(values[used], 0.0), 1.0)
+        flat = kps.reshape(-1, 3)
+        flat[slots, 0] = cells_to_pixels(px[used], self.stride)
+        flat[slots, 1] = cells_to_pixels(py[used], self.stride)
+        flat[slots, 2] = np.minimum(np.maximum(values[used], 0.0), 1.0)
         scores = np.add.reduce(kps[:, :, 2], axis=1) / k
         keep = ((np.add.reduce(found, axis=1) >= self.min_parts) & (scores >= self.min_person_score)).nonzero()[0]
-        keep = keep[np.argsort(-scores[keep], kind="stable")]                 # best first
+        keep = keep[np.lexsort((-scores[keep],))]                              # best first (stable)
         return [Person(kps[i], float(scores[i]), self.layout) for i in keep.tolist()]
 
     def _score_limbs(self, paf_src, paf_base, px, py, starts, input_h):
         """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones.
         Positions are complex (x + iy) so a segment, its samples and its direction are one op each."""
         counts = starts[1:] - starts[:-1]
-        nb = counts[self._limb_b]
-        npairs = counts[self._limb_a] * nb
-        total = int(np.add.reduce(npairs))
+        m = max(counts.tolist())
+        # Every pair (limb, i-th peak of part a, j-th peak of part b), in that order: one flat nonzero over
+        # a (limbs, m, m) mask, m = the most peaks of any channel.
+        upto = self._ids[:m] if m <= len(self._ids) else np.arange(m)
+        valid = (upto[:, None] < counts[self._limb_a][:, None, None]) & (upto < counts[self._limb_b][:, None, None])
+        flat = valid.reshape(-1).nonzero()[0]
+        total = len(flat)
         if total == 0:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty, np.zeros(0, np.float32)
-        limb = self._limb_ids.repeat(npairs)
-        local = np.arange(total) - (npairs.cumsum() - npairs).repeat(npairs)
-        nb_l = nb[limb]
-        ia = starts[self._limb_a][limb] + local // nb_l
-        ib = starts[self._limb_b][limb] + local % nb_l
+        limb, ij = np.divmod(flat, m * m)
+        i, j = np.divmod(ij, m)
+        ia = starts[self._limb_a][limb] + i
+        ib = starts[self._limb_b][limb] + j
 
         pos = np.empty(len(px), np.complex64)
         pos.real, pos.imag = px, py
@@ -163,7 +170,7 @@ class PafCodec(Codec):
         seg = pos[ib] - a
         length = np.abs(seg)
         # A zero-length pair (two parts on one spot) gets no direction: every dot is 0, it never passes.
-        u_conj = (seg * np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0).astype(np.float32)).conj()
+        u_conj = (seg * np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0)).conj()
 
         fields, stride_c, field_of_limb = self._field_pairs(paf_src, paf_base)
         h, w = paf_src.shape[:2]
@@ -361,8 +368,8 @@ def _bilinear_pairs_inner(fields, h, w, c, sx, sy, field):
     (w - 2, h - 2), so its other corners are always +1 column / +1 row - one base index, four gathers."""
     sx = np.minimum(np.maximum(sx, 0), w - 1)
     sy = np.minimum(np.maximum(sy, 0), h - 1)
-    x0 = np.minimum(sx.astype(np.int32), w - 2)
-    y0 = np.minimum(sy.astype(np.int32), h - 2)
+    x0 = np.minimum(sx.astype(np.intp), w - 2)
+    y0 = np.minimum(sy.astype(np.intp), h - 2)
     fx = sx - x0.astype(np.float32)
     fy = sy - y0.astype(np.float32)
     i00 = (y0 * w + x0) * c + field

@@ -50,9 +50,9 @@ def find_peaks(maps: np.ndarray, threshold: float, window: int = 3, channels: in
     values = near[r, r]
     keep = ((values >= np.maximum.reduce(near.reshape(window * window, -1)))
             & ((xs == 0) | (near[r, r - 1] < values)) & ((ys == 0) | (near[r - 1, r] < values)))
-    chans, ys, xs, values = chans[keep], ys[keep], xs[keep], values[keep]
-    order = np.lexsort((-values, chans))
-    return chans[order], ys[order], xs[order], values[order]
+    sel = keep.nonzero()[0]
+    sel = sel[np.lexsort((-values[sel], chans[sel]))]
+    return chans[sel], ys[sel], xs[sel], values[sel]
 
 
 def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.ndarray,
@@ -81,8 +81,7 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
     gx, gy = 0.5 * (right - left), 0.5 * (down - up)
     hxx, hyy = right - 2 * c0 + left, down - 2 * c0 + up
     hxy = 0.25 * (L[2, 2] - L[2, 0] - L[0, 2] + L[0, 0])
-    if np.minimum.reduce(xs) == 0 or np.minimum.reduce(ys) == 0 or np.maximum.reduce(xs) == w - 1 \
-            or np.maximum.reduce(ys) == h - 1:
+    if np.add.reduce((xs == 0) | (xs == w - 1) | (ys == 0) | (ys == h - 1)):
         # On the map's edge one neighbour is missing: borrow the other axis' curvature (peaks are
         # near-isotropic) and take the one-sided slope, instead of fitting to a replicated value.
         edge_x = ((xs == 0) | (xs == w - 1)) & (ys > 0) & (ys < h - 1) & (w > 1)
@@ -100,7 +99,7 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
     # Newton step where the Hessian is negative definite (nearly always); otherwise a per-axis parabola
     # (or nothing).
     full = (hxx < 0) & (det > 1e-12)
-    if np.logical_and.reduce(full):
+    if np.add.reduce(full) == len(full):
         dx = -(hyy * gx - hxy * gy) / det
         dy = -(hxx * gy - hxy * gx) / det
     else:
@@ -114,7 +113,10 @@ def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.nda
     log_peak = c0 + gx * dx + gy * dy + 0.5 * (hxx * dx * dx + 2 * hxy * dx * dy + hyy * dy * dy)
     cell = cells[1, 1]
     value = np.where(cell > _LOG_FLOOR, np.maximum(np.exp(log_peak), cell), cell)
-    return (xs + dx).astype(np.float32), (ys + dy).astype(np.float32), value.astype(np.float32)
+    # In float32 (cells are integers below 2**24: one rounding, as float64 then float32 would give); the
+    # casts only act when an edge peak made the step float64.
+    return ((xs.astype(np.float32) + dx).astype(np.float32, copy=False),
+            (ys.astype(np.float32) + dy).astype(np.float32, copy=False), value.astype(np.float32, copy=False))
 
 
 def _cubic_weights(offsets: np.ndarray) -> np.ndarray:
