@@ -125,7 +125,7 @@ def test_loss_on_the_training_photos_goes_down_and_ap_holds(run):
     for f in (work_dir / "tensorboard").glob("events.out.tfevents.*"):
         for rec in tf.data.TFRecordDataset(str(f)):
             tags |= {v.tag for v in tf.compat.v1.Event.FromString(rec.numpy()).summary.value}
-    assert {"val/AP", "val/train_photos_loss", "loss/total", "lr", "predicted_heatmaps"} <= tags
+    assert {"val/AP", "val/train_photos_loss", "loss/total", "lr", "predicted_heatmaps", "predicted_pafs"} <= tags
 
 
 def test_backbone_stays_frozen_for_the_first_steps(run, omz_folder):

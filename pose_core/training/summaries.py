@@ -1,5 +1,6 @@
 """TensorBoard logging: loss per output, total loss, learning rate, images/s, and a picture of the
-predicted heatmaps next to the input (max over keypoint channels, background excluded)."""
+predicted heatmaps (max over keypoint channels, background excluded) and, for PAF models, of the
+predicted PAFs (max |component|) next to the input."""
 from __future__ import annotations
 
 import os
@@ -18,7 +19,8 @@ class TensorBoardLogger:
             for name, value in values.items():
                 tf.summary.scalar(name, float(value))
 
-    def heatmaps(self, step: int, images, heatmaps, num_keypoints: int | None = None, max_images: int = 2) -> None:
+    def heatmaps(self, step: int, images, heatmaps, num_keypoints: int | None = None, max_images: int = 2,
+                 name: str = "predicted_heatmaps") -> None:
         """images: (N, H, W, 3) float 0..255 RGB; heatmaps: (N, h, w, C) at the network stride."""
         if self.writer is None:
             return
@@ -32,7 +34,7 @@ class TensorBoardLogger:
         # Input | heatmap in red over a dimmed input.
         overlay = tf.clip_by_value(0.4 * rgb + tf.concat([heat, tf.zeros_like(heat), tf.zeros_like(heat)], -1), 0, 1)
         with self.writer.as_default(step=step):
-            tf.summary.image("predicted_heatmaps", tf.concat([rgb, overlay], axis=2), max_outputs=max_images)
+            tf.summary.image(name, tf.concat([rgb, overlay], axis=2), max_outputs=max_images)
 
     def flush(self) -> None:
         if self.writer is not None:

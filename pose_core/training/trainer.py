@@ -290,7 +290,8 @@ class Trainer:
 
     def _log_heatmaps(self, tb: TensorBoardLogger, step: int, images, key: str) -> None:
         local = self.strategy.experimental_local_results(images)[0][:2]
-        heat = self.model(local, training=False)[key]
+        outputs = self.model(local, training=False)
+        heat = outputs[key]
         if self.metadata.get("codec", {}).get("name") == "heatmap" and "sigmoid" in str(self.metadata.get("inference")):
             heat = tf.sigmoid(heat)
         layout_k = None
@@ -300,6 +301,9 @@ class Trainer:
         except (KeyError, TypeError):
             pass
         tb.heatmaps(step, local, heat, num_keypoints=layout_k)
+        paf_key = key[:-len("heatmaps")] + "pafs"
+        if paf_key in outputs:   # the limbs: largest |PAF component| per cell
+            tb.heatmaps(step, local, tf.abs(outputs[paf_key]), name="predicted_pafs")
 
     def export(self, iterator=None) -> dict | None:
         """Write the inference model in the zoo format to work_dir/export (chief only), after
