@@ -21,9 +21,9 @@ SMALL_MODEL = "pose-mobile/cpm"       # TFLite, 192x192, single person: the quic
 
 @pytest.fixture(scope="module")
 def photos(images_dir, tmp_path_factory) -> Path:
-    """Two one-person photos: the benchmarks' image loops stay short."""
+    """Three photos (p3.jpg: the node benchmark's frame): the benchmarks' image loops stay short."""
     out = tmp_path_factory.mktemp("bench_photos")
-    for name in ("p1.jpg", "hand1.jpg"):
+    for name in ("p1.jpg", "hand1.jpg", "p3.jpg"):
         shutil.copy(require(images_dir / name, "test photo"), out / name)
     return out
 
