@@ -310,8 +310,13 @@ def test_trainer_takes_batches_from_tf_data_service(synthetic, tmp_path):
     worker = service.WorkerServer(service.WorkerConfig(dispatcher_address=address, port=0))
     recipe = _tiny(synthetic, tmp_path / "run", "training.steps=4", "training.log_every=2",
                    "export.at_end=false", "data.augment={flip_prob: 0.5}")
+    assert worker._num_tasks() == 0
     result = Trainer(recipe, data_service=dispatcher.target).fit()
     assert result["steps"] == 4 and np.isfinite(result["loss"])
+    # The elements really came through the service: the dispatcher knows its worker, and the worker ran the
+    # trainer's dataset as a task (a trainer that ignored data_service would leave it at 0).
+    assert dispatcher._num_workers() == 1
+    assert worker._num_tasks() >= 1
     del worker, dispatcher
 
 
@@ -324,9 +329,25 @@ from pose_core.training.trainer import Trainer
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 recipe = load_recipe(sys.argv[1], sys.argv[2:])
 trainer = Trainer(recipe, strategy=strategy)
+# One global batch by hand: its split over the replicas, and the reduced loss of one step vs the per-replica
+# losses computed here on each replica's half (before that step's update; BN sees each half, as in the step).
+images, targets = next(iter(trainer._dataset(seed=0)))
+local_images = strategy.experimental_local_results(images)
+local_targets = [tf.nest.map_structure(lambda t: strategy.experimental_local_results(t)[i], targets)
+                 for i in range(len(local_images))]
+by_hand = 0.0
+for im, tg in zip(local_images, local_targets):
+    total = trainer.loss(trainer.model(im, training=True), tg)[0]
+    if trainer.model.losses:
+        total += tf.add_n(trainer.model.losses) / strategy.num_replicas_in_sync
+    by_hand += float(total)
+stepped = float(trainer._make_train_step()(images, targets)[0])
+trainer.optimizer.iterations.assign(0)       # the run below starts from step 0 (weights moved one step)
 result = trainer.fit()
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "steps": result["steps"], "loss": result["loss"],
-                  "checkpoint": result["checkpoint"]}))
+                  "checkpoint": result["checkpoint"], "global_batch": trainer.cfg["batch_size"],
+                  "local_batches": [int(x.shape[0]) for x in local_images], "by_hand": by_hand,
+                  "stepped": stepped}))
 '''
 
 
@@ -341,6 +362,10 @@ def test_mirrored_strategy_over_two_replicas(synthetic, tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["replicas"] == 2 and out["steps"] == 4 and np.isfinite(out["loss"])
     assert out["checkpoint"].endswith("ckpt-4")
+    # The global batch splits evenly; the step's loss is the SUM-reduction of the per-replica losses (each
+    # scaled by the global batch): one number for the global batch, not a replica's nor twice it.
+    assert out["local_batches"] == [out["global_batch"] // 2] * 2
+    assert out["stepped"] == pytest.approx(out["by_hand"], rel=1e-3) and out["stepped"] > 0
 
 
 _WORKER = r'''
