@@ -254,6 +254,16 @@ def convert_entry(spec, kind: str, path: Path, input_size: tuple[int, int] | Non
     return entry, meta
 
 
+def conversion_size(spec, kind: str, input_size: tuple[int, int] | None):
+    """The input size a model's TFLite is built for: (w, h) static, None = dynamic H, W (frozen graphs,
+    Keras), () = none possible (a static-size-only TF.js graph asked for varying sizes)."""
+    if spec.fixed_input_size:
+        return tuple(spec.input_size)
+    if kind not in _STATIC_SIZE:
+        return None
+    return () if input_size is None else tuple(input_size)
+
+
 def prefer_tflite(spec, kind: str, path: Path, *, requested: str | None, device: str = "cpu",
                   input_size: tuple[int, int] | None = None, tolerance: float | None = None,
                   directory: Path | None = None) -> tuple[str, Path]:
@@ -270,11 +280,8 @@ def prefer_tflite(spec, kind: str, path: Path, *, requested: str | None, device:
             return kind, path
     except ValueError:
         return kind, path          # a bad device string: the runtime loader reports it
-    if spec.fixed_input_size:
-        input_size = tuple(spec.input_size)
-    elif kind not in _STATIC_SIZE:
-        input_size = None          # frozen graphs and Keras models convert with a dynamic H, W
-    elif input_size is None:
+    input_size = conversion_size(spec, kind, input_size)
+    if input_size == ():
         log.info("%s: native or multi-scale input needs any input size; its TFLite takes one size, so it "
                  "runs on the %s source", spec.name, kind)
         return kind, path
@@ -311,8 +318,5 @@ def preconvert(spec, models_dir: Path | None = None, input_size: tuple[int, int]
     if spec.default_runtime not in CONVERTIBLE:
         return None
     kind, path = zoo.resolve(spec, None, models_dir)
-    if spec.fixed_input_size or kind in _STATIC_SIZE:
-        size = tuple(spec.input_size) if spec.fixed_input_size or input_size is None else tuple(input_size)
-    else:
-        size = None
+    size = conversion_size(spec, kind, input_size or tuple(spec.input_size))
     return convert_entry(spec, kind, path, size, directory=directory)
