@@ -98,8 +98,9 @@ def make_training_dataset(recipe: dict, metadata: dict, batch_size: int, seed: i
         samples = samples[input_context.input_pipeline_id::input_context.num_input_pipelines]
     aug = data.get("augment", {})
     if aug is False:   # no augmentation: the evaluation path (letterbox, in order), repeated
+        # With a data service each pass is a new (unnamed) service job: the workers still do the work.
         ds = make_dataset(samples, codec.layout, codec, input_size_of(recipe, metadata), batch_size,
-                          seed=seed, training=False)
+                          seed=seed, training=False, data_service=data_service)
         # Full batches only, so the step function is traced once.
         return ds.unbatch().repeat().batch(batch_size, drop_remainder=True)
     try:
