@@ -193,7 +193,10 @@ def _gpu_requested(device: str) -> bool:
     if kind == "gpu":
         return True
     if kind == "auto":
-        import tensorflow as tf
+        try:
+            import tensorflow as tf
+        except ImportError:          # a serving install (no TensorFlow): nothing but TFLite runs anyway
+            return False
         return bool(tf.config.list_physical_devices("GPU"))
     return False
 
