@@ -183,3 +183,22 @@ def test_models_fetch_convert_preconverts_for_offline_use(models_dir, cache_dir,
     caplog.set_level(logging.INFO, logger="pose_core.runtimes.cache")
     assert PoseEstimator.from_zoo(LIGHTNING, models_dir=models_dir).runtime.kind == "tflite"
     assert "converted movenet" not in _log(caplog)                            # the pre-converted file serves
+
+
+def test_openvino_ir_source_converts_too(models_dir, images_dir, cache_dir):
+    """The OMZ Lightweight OpenPose IR (imported into Keras in memory) is a cacheable source as well."""
+    name = "lightweight-openpose/omz-0001"
+    require(models_dir / "omz/human-pose-estimation-0001", "OMZ human-pose-estimation-0001 IR")
+    image = cv2.imread(str(require(images_dir / "p3.jpg", "p3.jpg")))
+    lite = PoseEstimator.from_zoo(name, models_dir=models_dir)
+    source = PoseEstimator.from_zoo(name, runtime="openvino_ir", models_dir=models_dir)
+    assert lite.runtime.kind == "tflite" and lite.runtime.fixed_input_size is None
+    (entry,) = _entries(cache_dir)
+    meta = json.loads((cache_dir / entry).with_suffix(".json").read_text())
+    assert meta["source_kind"] == "openvino_ir" and meta["ok"] and meta["max_abs_diff"] < 1e-4
+    ours, theirs = lite(image), source(image)
+    assert len(ours) == len(theirs) == 3
+    for p, q in zip(ours, theirs):
+        seen = p.keypoints[:, 2] > 0
+        assert np.array_equal(seen, q.keypoints[:, 2] > 0)
+        assert np.abs(p.keypoints[seen, :2] - q.keypoints[seen, :2]).max() < 0.5
