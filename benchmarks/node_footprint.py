@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     shared = ROOT.parent / "shared" / "data"
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", default=os.environ.get("POSE_TEST_IMAGES", shared / "images"), type=Path)
-    p.add_argument("--models", default=None, help="comma-separated names (default: every pose model and pipeline)")
+    p.add_argument("--models", default=None, help="comma-separated names (default: every pose model and pipeline; 'none': cameras only)")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
     p.add_argument("--cameras", default="1,2,4")
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="node_footprint_"))
     frame = work / "three_people.png"
     cv2.imwrite(str(frame), tiled_frame(args.images, 3))
-    names = args.models.split(",") if args.models else [
+    names = [] if args.models == "none" else args.models.split(",") if args.models else [
         n for n in zoo.known_names()]      # pose models and pipelines (bare detectors serve no poses)
     load = os.getloadavg()[0]
     lines = [f"# pose_node footprint ({os.cpu_count()} cores, load average {load:.1f} at start)", "",

@@ -140,7 +140,9 @@ def main(args=None) -> int:
                 break
             next_t = max(next_t + period, time.monotonic() - period)  # after a stall, do not burst
             while rclpy.ok() and time.monotonic() < next_t:       # serve parameter services meanwhile
-                rclpy.spin_once(node, timeout_sec=next_t - time.monotonic())
+                # never negative: rclpy waits FOREVER on a negative timeout (the deadline may pass between
+                # the check above and here on a loaded machine, which froze the camera)
+                rclpy.spin_once(node, timeout_sec=max(0.0, next_t - time.monotonic()))
         if not exits.signalled:            # stopped by a signal: its one line says enough
             node.get_logger().info(f"published {node.count} frames")
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -249,3 +249,48 @@ def test_cameras_sharing_a_namespace_stop_the_node_with_one_line(models_dir, tmp
         raise
     text = log.read_text()
     assert "cannot start" in text and "share the namespace" in text and "Traceback" not in text
+
+
+def test_compressed_input_per_camera(models_dir, images_dir, tmp_path):
+    """compressed:=true with image_topics: each camera on <image topic>/compressed, results in its namespace."""
+    pytest.importorskip("rclpy")
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CompressedImage
+
+    from pose_ros.image_conv import bgr_to_compressed
+    from pose_ros.messages import make_stamp
+    from pose_ros.testing import CameraClient, start_node, stop
+
+    os.environ["POSE_MODELS_DIR"] = str(models_dir)
+    topics = ["/left/image_raw", "/right/image_raw"]
+    client = CameraClient("multicam_compressed_test", topics, node_name="pose_node_compressed",
+                          watch_images=False, outputs=False)
+    pubs = {t: client.node.create_publisher(CompressedImage, t + "/compressed",
+                                            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+            for t in topics}
+    log = tmp_path / "node.log"
+    proc = start_node([CONFIG / "pose_node.yaml", CONFIG / "pose-mobile_cpm.yaml"],
+                      {"image_topics": topics, "compressed": True}, name="pose_node_compressed", log_path=log)
+    try:
+        end = time.monotonic() + 120
+        while not all(p.get_subscription_count() for p in pubs.values()):
+            assert proc.poll() is None and time.monotonic() < end, log.read_text()[-2000:]
+            time.sleep(0.1)
+        img = cv2.imread(str(require(images_dir / "p1.jpg", "p1.jpg")))
+        for topic, frame_id in zip(topics, ("left_optical", "right_optical")):
+            got = False
+            for _ in range(20):                       # until discovery is complete both ways
+                msg = bgr_to_compressed(img, "jpeg")
+                msg.header.stamp, msg.header.frame_id = make_stamp(time.time()), frame_id
+                pubs[topic].publish(msg)
+                key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+                if client.wait_for(lambda: any((m.header.stamp.sec, m.header.stamp.nanosec) == key
+                                               for _, m in client.poses[topic]), 3):
+                    got = True
+                    break
+            assert got, f"no result on {topic}: " + log.read_text()[-2000:]
+            assert {m.header.frame_id for _, m in client.poses[topic]} == {frame_id}
+            assert len(client.poses[topic][-1][1].persons) == 1
+    finally:
+        client.close()
+        stop(proc)
