@@ -104,6 +104,17 @@ def test_camera_views_share_the_networks_but_not_the_stream_state(models_dir, im
     assert shared.detector_runs == 12
 
 
+def test_camera_views_keep_their_own_movenet_crop(models_dir, images_dir):
+    """Single-pose MoveNet with crop tracking: each camera crops around ITS last pose."""
+    from pose_core.estimators import load_estimator
+
+    est = load_estimator("movenet/lightning", crop_tracking=True, models_dir=models_dir)
+    va, vb = camera_view(est), camera_view(est)
+    assert va.runtime is est.runtime and va.crop_tracker is not vb.crop_tracker is not est.crop_tracker
+    (person,) = va(cv2.imread(str(require(images_dir / "p2.jpg", "p2.jpg"))))
+    assert va.crop_tracker.tracking and not vb.crop_tracker.tracking and not est.crop_tracker.tracking
+
+
 # ------------------------------------------------------------------------------------------ real node
 @pytest.fixture(scope="module")
 def graph(models_dir, images_dir, tmp_path_factory):
