@@ -58,9 +58,11 @@ def run(args) -> int:
     server = None
     try:
         server = _serve(args)
-        # Not server.join(): it blocks inside C++, where Ctrl-C never reaches Python.
+        # Not server.join(): it blocks inside C++, where Ctrl-C never reaches Python. Short sleeps: a
+        # signal the OS hands to one of gRPC's threads does not interrupt the main thread's sleep; Python
+        # runs the handler when the sleep ends.
         while True:
-            time.sleep(3600)
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print(f"{args.role} stopped", flush=True)
     if server is None:
