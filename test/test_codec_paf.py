@@ -319,6 +319,31 @@ def test_fast_paths_equal_their_reference_on_real_maps(codec, tfpose_maps, monke
 
     one_pass = codec.decode([tfpose_maps], INPUT)
     monkeypatch.setattr(paf_module, "_SCREEN_FROM_PAIRS", 0)     # every pair through the 3-sample pre-screen
+    monkeypatch.setattr(paf_module, "_MASK_PER_PAIR", 0)         # pairs enumerated, not masked
     screened = codec.decode([tfpose_maps], INPUT)
     assert len(one_pass) == len(screened) == 1
     np.testing.assert_array_equal(one_pass[0].keypoints, screened[0].keypoints)
+
+
+def test_a_channel_full_of_noise_peaks_still_decodes_the_people(codec, monkeypatch):
+    """Thousands of candidates in one channel take the enumerating pair path (a (limbs, m, m) mask would
+    be huge); both paths give the same people."""
+    from pose_core.codecs import paf as paf_module
+    from pose_core.codecs.peaks import find_peaks
+
+    truth = [person(120, 100, seed=20), person(320, 110, seed=21)]
+    size = (656, 656)                                            # 82x82 maps: ~1000 noise peaks
+    maps = codec.encode(np.stack([t * [1.5, 1.5, 1] for t in truth]), size)
+    nose = OPENPOSE18.index("nose")
+    maps[..., nose] += np.random.default_rng(0).uniform(0, 0.3, maps.shape[:2]).astype(np.float32)
+    chans = find_peaks(maps, codec.peak_threshold, 3, channels=K)[0]
+    assert np.count_nonzero(chans == nose) > 500
+    people = codec.decode([maps], size)
+    monkeypatch.setattr(paf_module, "_MASK_PER_PAIR", 10 ** 9)   # force the mask
+    masked = codec.decode([maps], size)
+    assert len(people) == len(masked) >= 2
+    for p, q in zip(people, masked):
+        np.testing.assert_array_equal(p.keypoints, q.keypoints)
+    neck = OPENPOSE18.index("neck")
+    for t in truth:
+        assert min(np.hypot(*(p.keypoints[neck, :2] - 1.5 * t[neck, :2])) for p in people) < 1.0

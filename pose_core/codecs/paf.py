@@ -149,18 +149,25 @@ class PafCodec(Codec):
         """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones.
         Positions are complex (x + iy) so a segment, its samples and its direction are one op each."""
         counts = starts[1:] - starts[:-1]
-        m = max(counts.tolist())
-        # Every pair (limb, i-th peak of part a, j-th peak of part b), in that order: one flat nonzero over
-        # a (limbs, m, m) mask, m = the most peaks of any channel.
-        upto = self._ids[:m] if m <= len(self._ids) else np.arange(m)
-        valid = (upto[:, None] < counts[self._limb_a][:, None, None]) & (upto < counts[self._limb_b][:, None, None])
-        flat = valid.reshape(-1).nonzero()[0]
-        total = len(flat)
+        na, nb = counts[self._limb_a], counts[self._limb_b]
+        npairs = na * nb
+        total = int(np.add.reduce(npairs))
         if total == 0:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty, np.zeros(0, np.float32)
-        limb, ij = np.divmod(flat, m * m)
-        i, j = np.divmod(ij, m)
+        # Every pair (limb, i-th peak of part a, j-th peak of part b), in that order.
+        m = max(counts.tolist())                               # the most peaks of any channel
+        if len(na) * m * m <= _MASK_PER_PAIR * (total + 512):
+            # One flat nonzero over a (limbs, m, m) mask: few distinct numpy routines (cheap right after
+            # the network call, see docs/decoders.md).
+            upto = self._ids[:m] if m <= len(self._ids) else np.arange(m)
+            valid = (upto[:, None] < na[:, None, None]) & (upto < nb[:, None, None])
+            limb, ij = np.divmod(valid.reshape(-1).nonzero()[0], m * m)
+            i, j = np.divmod(ij, m)
+        else:
+            # A channel with very many peaks (noise) would make that mask huge: enumerate the pairs.
+            limb = self._limb_ids.repeat(npairs)
+            i, j = np.divmod(np.arange(total) - (npairs.cumsum() - npairs).repeat(npairs), nb[limb])
         ia = starts[self._limb_a][limb] + i
         ib = starts[self._limb_b][limb] + j
 
@@ -361,6 +368,8 @@ class PafCodec(Codec):
 # Candidate pairs above which the 3-sample pre-screen pays for its second gather (measured on tf-pose maps:
 # 432x368 photos have 50-300 pairs, golf.jpg at native size ~2000).
 _SCREEN_FROM_PAIRS = 400
+# Candidate pairs come from a (limbs, m, m) mask while it has at most this many cells per real pair.
+_MASK_PER_PAIR = 8
 
 
 def _bilinear_pairs_inner(fields, h, w, c, sx, sy, field):
