@@ -75,6 +75,7 @@ def test_format_matches_keras(exported, model, fmt):
     else:
         got = run_tflite(path, x)
     err = relative_error(ref, got)
+    print(f"\n{fmt}: max |diff| / output range vs Keras = {err:.1e}")   # docs/models.md quotes these (-s)
     assert err < BOUNDS[fmt], f"{fmt}: {err:.3g}"
     if fmt == "tflite_int8":   # quantised, yet the maps are the same maps
         assert np.corrcoef(ref[0].ravel(), got[0].ravel())[0, 1] > 0.98
