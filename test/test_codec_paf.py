@@ -306,6 +306,10 @@ def test_fast_paths_equal_their_reference_on_real_maps(codec, tfpose_maps, monke
     assert sorted(zip(chans.tolist(), ys.tolist(), xs.tolist())) == sorted(zip(rc.tolist(), ry.tolist(), rx.tolist()))
     np.testing.assert_array_equal(values, heat[ys, xs, chans])
     assert all(np.all(np.diff(values[chans == k]) <= 0) for k in range(K))      # best first per channel
+    from pose_core.codecs import peaks as peaks_module
+    monkeypatch.setattr(peaks_module, "_CANDIDATE_CHUNK", 7)   # candidates in many small gathers: same peaks
+    for got, want in zip(find_peaks(heat, codec.peak_threshold, 3), (chans, ys, xs, values)):
+        np.testing.assert_array_equal(got, want)
 
     h, w, c = tfpose_maps.shape
     fields, stride_c, field_of_limb = codec._field_pairs(np.ascontiguousarray(tfpose_maps), codec.paf_offset)

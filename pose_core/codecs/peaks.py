@@ -35,11 +35,27 @@ def find_peaks(maps: np.ndarray, threshold: float, window: int = 3, channels: in
     cell whose left and upper neighbours are strictly lower is kept.
     """
     maps = np.ascontiguousarray(maps, np.float32)
-    h, w, c = maps.shape
+    c = maps.shape[-1]
     k = c if channels is None else int(channels)
     heat = maps if k == c else maps[..., :k]
     # 1-D nonzero: on the 2-D or 3-D mask numpy's nonzero costs ~20x more.
     cand = (heat > threshold).reshape(-1).nonzero()[0]
+    if len(cand) > _CANDIDATE_CHUNK:     # maps mostly above the threshold: bounded memory per gather
+        parts = [_local_maxima(maps, k, window, cand[i:i + _CANDIDATE_CHUNK])
+                 for i in range(0, len(cand), _CANDIDATE_CHUNK)]
+        chans, ys, xs, values = (np.concatenate(p) for p in zip(*parts))
+    else:
+        chans, ys, xs, values = _local_maxima(maps, k, window, cand)
+    order = np.lexsort((-values, chans))
+    return chans[order], ys[order], xs[order], values[order]
+
+
+_CANDIDATE_CHUNK = 1 << 18
+
+
+def _local_maxima(maps, k, window, cand):
+    """(channel, y, x, value) of the candidates (flat indices into maps[..., :k]) that are peaks."""
+    h, w, c = maps.shape
     ys, rest = np.divmod(cand, w * k)
     xs, chans = np.divmod(rest, k)
     dy, dx = _window_offsets(window)
@@ -49,11 +65,8 @@ def find_peaks(maps: np.ndarray, threshold: float, window: int = 3, channels: in
     r = window // 2
     values = near[r, r]
     keep = ((values >= np.maximum.reduce(near.reshape(window * window, -1)))
-            & ((xs == 0) | (near[r, r - 1] < values)) & ((ys == 0) | (near[r - 1, r] < values)))
-    sel = keep.nonzero()[0]
-    sel = sel[np.lexsort((-values[sel], chans[sel]))]
-    return chans[sel], ys[sel], xs[sel], values[sel]
-
+            & ((xs == 0) | (near[r, r - 1] < values)) & ((ys == 0) | (near[r - 1, r] < values))).nonzero()[0]
+    return chans[keep], ys[keep], xs[keep], values[keep]
 
 def refine_peaks(maps: np.ndarray, chans: np.ndarray, ys: np.ndarray, xs: np.ndarray,
                  upsample: int = 0):
