@@ -146,8 +146,7 @@ class PafCodec(Codec):
         return [Person(kps[i], float(scores[i]), self.layout) for i in keep.tolist()]
 
     def _score_limbs(self, paf_src, paf_base, px, py, starts, input_h):
-        """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones.
-        Positions are complex (x + iy) so a segment, its samples and its direction are one op each."""
+        """Every candidate pair of every limb at once -> (limb, peak a, peak b, score) of valid ones."""
         counts = starts[1:] - starts[:-1]
         na, nb = counts[self._limb_a], counts[self._limb_b]
         npairs = na * nb
@@ -171,26 +170,23 @@ class PafCodec(Codec):
         ia = starts[self._limb_a][limb] + i
         ib = starts[self._limb_b][limb] + j
 
-        pos = np.empty(len(px), np.complex64)
-        pos.real, pos.imag = px, py
-        a = pos[ia]
-        seg = pos[ib] - a
-        length = np.abs(seg)
+        ax, ay = px[ia], py[ia]
+        dx, dy = px[ib] - ax, py[ib] - ay
+        length = np.hypot(dx, dy)
         # A zero-length pair (two parts on one spot) gets no direction: every dot is 0, it never passes.
-        u_conj = (seg * np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0)).conj()
-
-        fields, stride_c, field_of_limb = self._field_pairs(paf_src, paf_base)
-        h, w = paf_src.shape[:2]
-        sample = _bilinear_pairs if h < 2 or w < 2 else _bilinear_pairs_inner
-        field = field_of_limb[limb]
+        inv = np.where(length > 1e-6, 1.0 / np.maximum(length, 1e-6), 0.0)
+        ux, uy = dx * inv, dy * inv
+        # The PAFs are sampled in place in the output: element (cell * c + channel) of its flat view.
+        chan_x = paf_base + self._paf_x[limb]
+        y_step = 1 if self._xy_adjacent else (self._paf_y - self._paf_x)[limb]
 
         def dots(rows, t):
             """PAF . direction at fractions t along the pairs `rows` (None = all) -> (pairs, len(t))."""
-            pa, sg, f, uc = (a, seg, field, u_conj) if rows is None else (a[rows], seg[rows], field[rows],
-                                                                        u_conj[rows])
-            pts = pa[:, None] + sg[:, None] * t
-            v = sample(fields, h, w, stride_c, pts.real, pts.imag, f[:, None])
-            return (v * uc[:, None]).real
+            sel = slice(None) if rows is None else rows
+            step = y_step if self._xy_adjacent else y_step[sel, None]
+            fx, fy = _bilinear_xy(paf_src, ax[sel, None] + dx[sel, None] * t, ay[sel, None] + dy[sel, None] * t,
+                                  chan_x[sel, None], step)
+            return fx * ux[sel, None] + fy * uy[sel, None]
 
         # Exact pre-screen: a pair failing the threshold at more of these few samples than the
         # fraction test allows in total can never pass, so most wrong pairs cost 3 samples, not 10.
@@ -207,20 +203,6 @@ class PafCodec(Codec):
         keep = ((passed >= self._min_passed) & (score > 0)).nonzero()[0]
         ok = keep if rows is None else rows[keep]
         return limb[ok], ia[ok], ib[ok], score[keep].astype(np.float32)
-
-    def _field_pairs(self, paf_src, paf_base):
-        """A complex64 vector in which element (cell * c + field_of_limb[l]) is limb l's field at a
-        cell as x + iy, so one 1-D gather fetches both components. When every limb's y channel
-        follows its x channel (the OpenPose table) it is a zero-copy view of the output with a
-        4-byte stride (overlapping elements); otherwise the fields are copied limb-major once."""
-        c = paf_src.shape[-1]
-        if self._xy_adjacent:
-            flat = paf_src.reshape(-1)
-            view = np.ndarray((flat.size - 1,), np.complex64, buffer=flat, strides=(flat.itemsize,))
-            return view, c, paf_base + self._paf_x
-        order = np.stack([self._paf_x, self._paf_y], 1).reshape(-1) + paf_base
-        fields = np.ascontiguousarray(paf_src[..., order]).view(np.complex64).reshape(-1)
-        return fields, len(self._paf_x), np.arange(len(self._paf_x))
 
     @staticmethod
     def _match(limb, ia, ib, score, num_peaks):
@@ -372,34 +354,27 @@ _SCREEN_FROM_PAIRS = 400
 _MASK_PER_PAIR = 8
 
 
-def _bilinear_pairs_inner(fields, h, w, c, sx, sy, field):
-    """_bilinear_pairs for maps of at least 2x2 cells: the 2x2 cell block starts at (x0, y0) clamped to
-    (w - 2, h - 2), so its other corners are always +1 column / +1 row - one base index, four gathers."""
+def _bilinear_xy(maps, sx, sy, chan_x, y_step):
+    """Bilinear samples of a 2-D vector field read in place from (H, W, C) maps: x component in channel
+    chan_x, y component y_step channels further; sx, sy (P, S) points in map cells (clamped to the map)
+    -> (x values, y values), each (P, S). The 2x2 cell block starts at (x0, y0) clamped to (w - 2, h - 2),
+    so its other corners are one column / one row further: one base index, eight gathers."""
+    h, w, c = maps.shape
+    flat = maps.reshape(-1)
     sx = np.minimum(np.maximum(sx, 0), w - 1)
     sy = np.minimum(np.maximum(sy, 0), h - 1)
-    x0 = np.minimum(sx.astype(np.intp), w - 2)
-    y0 = np.minimum(sy.astype(np.intp), h - 2)
+    x0 = np.minimum(sx.astype(np.intp), max(w - 2, 0))
+    y0 = np.minimum(sy.astype(np.intp), max(h - 2, 0))
+    # float32 throughout: float32 - int64 would promote every product below to float64.
     fx = sx - x0.astype(np.float32)
     fy = sy - y0.astype(np.float32)
-    i00 = (y0 * w + x0) * c + field
-    row = w * c
-    top = fields[i00] * (1 - fx) + fields[i00 + c] * fx
-    bottom = fields[i00 + row] * (1 - fx) + fields[i00 + (row + c)] * fx
-    return top * (1 - fy) + bottom * fy
+    col = c if w > 1 else 0                    # a 1-cell-wide (or -high) map has no second column (row)
+    row = w * c if h > 1 else 0
+    ix = (y0 * w + x0) * c + chan_x
 
+    def lerp(i):
+        top = flat[i] * (1 - fx) + flat[i + col] * fx
+        bottom = flat[i + row] * (1 - fx) + flat[i + (row + col)] * fx
+        return top * (1 - fy) + bottom * fy
 
-def _bilinear_pairs(fields, h, w, c, sx, sy, field):
-    """Bilinear samples of a 2-D field stored as complex64 (x + iy): fields[cell * c + field] is the
-    value of `field` (one per row) at map cell `cell`; sx, sy (P, S) points in cells -> (P, S)."""
-    sx = np.clip(sx, 0, w - 1, dtype=np.float32)
-    sy = np.clip(sy, 0, h - 1, dtype=np.float32)
-    x0 = np.minimum(sx.astype(np.int32), max(w - 2, 0))
-    y0 = np.minimum(sy.astype(np.int32), max(h - 2, 0))
-    # float32 throughout: float32 - int32 would promote every product below to float64.
-    fx = sx - x0.astype(np.float32)
-    fy = sy - y0.astype(np.float32)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    r0, r1 = y0 * w, y1 * w
-    top = fields[(r0 + x0) * c + field] * (1 - fx) + fields[(r0 + x1) * c + field] * fx
-    bottom = fields[(r1 + x0) * c + field] * (1 - fx) + fields[(r1 + x1) * c + field] * fx
-    return top * (1 - fy) + bottom * fy
+    return lerp(ix), lerp(ix + y_step)
