@@ -126,3 +126,10 @@ def test_node_startup_script(tmp_path, photos, models_dir):
     stdout = run([sys.executable, "scripts/node_startup.py", "1"], tmp_path, photos, models_dir,
                  MODEL=SMALL_MODEL)
     assert f"pose_node start-up ({SMALL_MODEL})" in stdout and "median" in stdout
+
+
+def test_export_fidelity(tmp_path, photos, models_dir):
+    stdout = run([sys.executable, "benchmarks/export_fidelity.py", "--steps", "2", "--images", photos,
+                  "--work", tmp_path / "work"], tmp_path, photos, models_dir)
+    rows = table_rows(stdout, "tflite_fp32", "tflite_int8")
+    assert len(rows) == 8 + 2                  # 4 formats x 2 models, plus the 2 header rows
