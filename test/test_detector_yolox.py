@@ -94,11 +94,14 @@ def test_keras_model_matches_onnxruntime_on_photos(onnx_path, reference):
 
     model = convert_yolox_onnx(onnx_path)
     assert model.output.shape[1:] == (3549, 85)
+    worst = 0.0
     for name, (x, raw, _) in reference.items():
         got = np.asarray(model(x, training=False))
         assert got.shape == raw.shape
         diff = float(np.max(np.abs(got - raw)))
+        worst = max(worst, diff)
         assert diff <= FLOAT_TOLERANCE, f"{name}: Keras vs ONNX max |diff| {diff:.2g}"
+    print(f"\nKeras vs onnxruntime, max |diff| over the {len(reference)} photos: {worst:.1e}")   # docs/import.md
 
 
 def test_import_writes_detector_folders_like_the_zoo_entry(imported):
@@ -118,9 +121,12 @@ def test_tflite_fp32_export_matches_onnxruntime(imported, reference):
     from pose_core.runtimes.tflite import TFLiteRuntime
 
     runtime = TFLiteRuntime(imported / "model_fp32.tflite", threads=2)
+    worst = 0.0
     for name, (x, raw, _) in reference.items():
         diff = float(np.max(np.abs(runtime(x)[0] - raw)))
+        worst = max(worst, diff)
         assert diff <= FLOAT_TOLERANCE, f"{name}: TFLite fp32 vs ONNX max |diff| {diff:.2g}"
+    print(f"\nTFLite fp32 vs onnxruntime, max |diff| over the {len(reference)} photos: {worst:.1e}")
 
 
 def test_fp32_folder_finds_the_onnx_boxes(imported, photos, reference):
