@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def main(argv=None) -> int:
     p.add_argument("--images", default=os.environ.get("POSE_TEST_IMAGES", shared / "images"), type=Path)
     p.add_argument("--models", default=None, help="comma-separated names (default: every pose model and pipeline; 'none': cameras only)")
     p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--runs", type=int, default=3, help="node starts per model (median start-up and RSS)")
     p.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
     p.add_argument("--cameras", default="1,2,4")
     p.add_argument("--camera-seconds", type=float, default=15.0)
@@ -135,18 +137,23 @@ def main(argv=None) -> int:
              f"process start -> first PersonArray; fps = results/s over the last {args.frames // 2}; "
              f"TF = `tensorflow_loaded` from the node's diagnostics. POSE_CACHE_DIR="
              f"{os.environ.get('POSE_CACHE_DIR', '~/.cache/pose_ros/converted')}.", "",
+             f"Median of {args.runs} node starts per model (start-up: min-max in brackets).", "",
              "| model | runtime served | RSS MB | start-up s | fps | TF loaded |", "|---|---|---|---|---|---|"]
     runs = [(n, None) for n in names]
     if args.tf_source:
         runs.append((DEFAULT_MODEL, {"runtime": "tfjs"}))
     for name, extra in runs:
-        r = one_model(name, frame, args.rate, args.frames, work, extra)
+        rs = [one_model(name, frame, args.rate, args.frames, work, extra) for _ in range(args.runs)]
         label = name + (" (runtime:=tfjs)" if extra else "")
-        if "error" in r:
-            lines.append(f"| {label} | failed: {r['error'].splitlines()[-1] if r['error'] else ''} | | | | |")
+        bad = [r for r in rs if "error" in r]
+        if bad:
+            err = bad[0]["error"]
+            lines.append(f"| {label} | failed: {err.splitlines()[-1] if err else ''} | | | | |")
         else:
-            lines.append(f"| {label} | {r['runtime']} | {r['rss']:.0f} | {r['start']:.2f} | {r['fps']:.1f} | "
-                         f"{r['tf']} |")
+            med = {k: statistics.median(r[k] for r in rs) for k in ("rss", "start", "fps")}
+            starts = sorted(r["start"] for r in rs)
+            lines.append(f"| {label} | {rs[0]['runtime']} | {med['rss']:.0f} | {med['start']:.2f} "
+                         f"({starts[0]:.2f}-{starts[-1]:.2f}) | {med['fps']:.1f} | {rs[-1]['tf']} |")
         print(lines[-1], flush=True)
     counts = [int(c) for c in args.cameras.split(",") if c]
     if counts:
@@ -167,6 +174,8 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"table written to {args.out}")
+    import rclpy
+    rclpy.try_shutdown()
     return 0
 
 

@@ -298,5 +298,6 @@ class CameraClient:
 
     def close(self) -> None:
         self.executor.shutdown()
+        self._thread.join(timeout=5.0)         # spinning ends before the node goes
         self.node.destroy_node()
 
