@@ -4,8 +4,10 @@ put() never blocks and replaces an unprocessed item (counted as dropped): the wo
 LATEST frame, and nothing queues up when frames arrive faster than inference.
 
 LatestMailboxes keeps one such slot per camera for ONE consumer (one model serving several cameras): take()
-returns the slot that has waited longest since it was filled, so every camera with a waiting frame is served
-before any camera is served twice - a 30 Hz camera cannot starve a 5 Hz one, whatever the model's speed.
+returns, among the slots holding a frame, the one served least recently (ties: the one filled first). Every
+camera with a waiting frame is served before any camera is served twice, and a slow camera's frame goes
+next, right after the inference in progress, instead of queueing behind a fast camera that always has a frame
+- so a 30 Hz camera cannot starve a 3 Hz one, whatever the model's speed.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ class LatestMailboxes:
         self._cond = threading.Condition()
         self._items: list[Any] = [None] * slots
         self._since = [0.0] * slots          # monotonic time the slot was filled (kept when replaced)
+        self._served = [0.0] * slots         # monotonic time the slot was last taken
         self._closed = False
         self.received = [0] * slots
         self.dropped = [0] * slots
@@ -36,15 +39,16 @@ class LatestMailboxes:
             self._cond.notify()
 
     def take(self, timeout: float | None = None) -> tuple[int, Any] | None:
-        """(slot, latest item) of the slot waiting longest (removing it), or None after `timeout` seconds /
-        once closed."""
+        """(slot, latest item) of the waiting slot served least recently (removing it), or None after
+        `timeout` seconds / once closed."""
         with self._cond:
             if not self._closed and all(i is None for i in self._items):
                 self._cond.wait(timeout)
             waiting = [s for s, i in enumerate(self._items) if i is not None]
             if not waiting:
                 return None
-            slot = min(waiting, key=self._since.__getitem__)
+            slot = min(waiting, key=lambda s: (self._served[s], self._since[s]))
+            self._served[slot] = time.monotonic()
             item, self._items[slot] = self._items[slot], None
             return slot, item
 

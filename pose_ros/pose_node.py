@@ -5,7 +5,7 @@ the LATEST frame from a one-slot mailbox (frames arriving while it is busy are c
 queued), so latency stays bounded when the camera is faster than the model. The math is in pose_core.
 
 Several cameras, one model (`image_topics`): one mailbox slot per camera, the ONE loaded model serves the
-camera that has waited longest (no camera starves), and each camera has its own outputs in its namespace,
+waiting camera it served least recently (no camera starves), and each camera has its own outputs in its namespace,
 its own tracker and its own top-down stream state (pose_ros/cameras.py).
 
 A lifecycle node: configure = read the parameters and load the model, activate = subscribe and infer,

@@ -4,7 +4,7 @@ by `image_topics`. Two pose_source processes publish real photos at different ra
 results come on its own <namespace>/poses with its own header; the slow camera is not starved by the fast
 one; a bad camera does not stop the others; tracks stay per camera. Counts, never wall-clock bounds.
 
-Also without ROS: the mailbox serves the camera that waited longest, the topic plan, and per-camera views of
+Also without ROS: the mailbox serves the camera served least recently, the topic plan, and per-camera views of
 one estimator share the networks but not the stream state.
 """
 from __future__ import annotations
@@ -29,14 +29,20 @@ NODE = "pose_node_multicam"
 
 
 # ------------------------------------------------------------------------------------------------ no ROS
-def test_mailboxes_serve_the_camera_that_waited_longest():
+def test_mailboxes_serve_the_camera_served_least_recently():
     box = LatestMailboxes(2)
     box.put(1, "slow-1")
     for i in range(5):                       # a fast camera fills its slot again and again afterwards
         box.put(0, f"fast-{i}")
-    assert box.take(timeout=0) == (1, "slow-1")          # waiting longest, though its frame is older
+    assert box.take(timeout=0) == (1, "slow-1")          # neither served yet: the one filled first
     assert box.take(timeout=0) == (0, "fast-4")          # the latest frame of the fast camera
     assert box.received == [5, 1] and box.dropped == [4, 0]
+    # The fast camera refills at once; a slow frame arriving later still goes first (served longer ago).
+    box.put(0, "fast-5")
+    time.sleep(0.002)
+    box.put(1, "slow-2")
+    assert box.take(timeout=0) == (1, "slow-2")
+    assert box.take(timeout=0) == (0, "fast-5")
     # Both busy all the time: they alternate, neither is served twice in a row.
     order = []
     box.put(0, "a")
@@ -45,7 +51,7 @@ def test_mailboxes_serve_the_camera_that_waited_longest():
         slot, _ = box.take(timeout=0)
         order.append(slot)
         box.put(slot, "again")
-    assert order == [0, 1, 0, 1, 0, 1]
+    assert order == [1, 0, 1, 0, 1, 0]                   # slot 0 was served last above
     box.clear()
     assert box.take(timeout=0.01) is None
 
@@ -176,13 +182,15 @@ def test_each_camera_gets_results_with_its_own_header(graph, images_dir):
 def test_the_slow_camera_is_not_starved_by_the_fast_one(graph):
     fast0, slow0 = graph.count(FAST), graph.count(SLOW)
     assert graph.wait_for(lambda: graph.count(SLOW) >= slow0 + 6 and graph.count(FAST) >= fast0 + 6, 120)
-    # The 30 Hz camera fills its slot far more often than the model can serve; the 3 Hz camera's frames
-    # are nearly all served anyway (each waits for at most one other frame).
+    # The 30 Hz camera always has a frame waiting. Served least recently first, the 3 Hz camera gets either
+    # nearly every frame it sends (a fast model) or every other inference (a slow model: the two alternate),
+    # whatever the machine's speed; a starved camera would get far less than both.
     assert graph.wait_for(lambda: {FAST, SLOW} <= set(graph.camera_diagnostics()), 30)
     d = graph.camera_diagnostics()
     slow, fast = d[SLOW], d[FAST]
-    assert int(slow["frames_processed"]) >= 0.6 * int(slow["frames_received"]) - 1, slow
-    assert int(fast["frames_processed"]) >= int(slow["frames_processed"]), (fast, slow)
+    n_slow, n_fast = int(slow["frames_processed"]), int(fast["frames_processed"])
+    assert n_slow >= 0.7 * min(int(slow["frames_received"]), n_fast) - 2, (slow, fast)
+    assert n_fast >= 0.7 * n_slow - 2, (fast, slow)
     node = d[""]
     assert node["cameras"] == "3" and node["tensorflow_loaded"] in ("true", "false")
 
