@@ -133,16 +133,18 @@ def test_enable_false_pauses_inference_without_unloading_and_true_resumes(manage
 def test_max_rate_spaces_inferences_at_least_one_period_apart(managed, photo):
     proc, client, manager, log = managed
     assert all(r.successful for r in client.set_parameters(max_rate=2.0))
+    t0 = time.time()
     for i in range(30):                                      # a ~20 Hz camera for 1.5 s, stamped when sent
         client.publish(client.image_msg(photo, time.time(), f"rated_{i}"))
         time.sleep(0.05)
     assert client.wait_for(lambda: any(m.header.frame_id == "rated_29" for _, m in client.poses), 15)
     arrivals = sorted(t for t, m in client.poses if m.header.frame_id.startswith("rated_"))
     assert len(arrivals) >= 2, arrivals
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    # At 2 Hz inferences start >= 0.5 s apart, each on the newest frame; uncapped, results would come about
-    # one inference time (~0.05 s) apart. The bound leaves room for inference times that differ.
-    assert min(gaps) >= 0.3, gaps
+    # At 2 Hz inferences start >= 0.5 s apart, each on the newest frame, so between the first frame sent and
+    # the last result at most 2 per second (+1) can exist; uncapped, results come one inference time (~0.05 s)
+    # apart. Counted over the whole span, not per gap: a loaded machine delays deliveries, never adds starts.
+    span = arrivals[-1] - t0
+    assert len(arrivals) <= 2.0 * span + 1, (len(arrivals), span)
     assert int(client.latest_diagnostics().get("frames_dropped", "0")) > 0
     assert all(r.successful for r in client.set_parameters(max_rate=0.0))
 
