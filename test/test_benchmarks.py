@@ -117,7 +117,7 @@ def test_bench_node_script(tmp_path, photos, models_dir):
 
 def test_node_footprint(tmp_path, photos, models_dir):
     out = tmp_path / "footprint.md"
-    run([sys.executable, "benchmarks/node_footprint.py", "--models", SMALL_MODEL, "--frames", "3",
+    run([sys.executable, "benchmarks/node_footprint.py", "--models", SMALL_MODEL, "--frames", "3", "--runs", "1",
          "--cameras", "1", "--camera-seconds", "1", "--images", photos, "--out", out], tmp_path, photos, models_dir)
     table_rows(out.read_text(), SMALL_MODEL)
 
