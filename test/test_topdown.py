@@ -322,3 +322,14 @@ def test_duplicates_are_poses_not_boxes(thunder, images_dir):
     c = type(a)(a.keypoints + [1.0, 1.0, 0.0], a.score * 0.8, a.layout)      # the same person again
     kept = _suppress_duplicates([c, a, b])
     assert len(kept) == 2 and kept[0] is a
+
+
+def test_models_fetch_and_verify_take_a_pipeline_name(models_dir, capsys):
+    """`pose models verify|fetch PIPELINE` works on the pipeline's detector and pose model."""
+    from pose_core.cli import main
+
+    assert main(["models", "verify", THUNDER, "--models-dir", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "yolox/nano [tflite]" in out and "movenet/thunder [tfjs]" in out
+    assert main(["models", "verify", "topdown:yolox/nano+nope/net", "--models-dir", str(models_dir)]) == 1
+    assert "nope/net" in capsys.readouterr().err

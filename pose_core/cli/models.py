@@ -21,10 +21,16 @@ def run(args) -> int:
 
     models_dir = Path(args.models_dir) if args.models_dir else zoo.default_models_dir()
     entries = zoo.list_models()
-    names = args.names or sorted(entries)
-    for n in names:
-        if n not in entries:
-            raise zoo.UnknownModelError(f"unknown model {n!r}; known models: {', '.join(sorted(entries))}")
+    names = []
+    for n in args.names or sorted(entries):
+        pipeline = zoo.get_pipeline(n) if n not in entries else None
+        parts = [pipeline.detector, pipeline.pose] if pipeline else [n]     # a pipeline = its two models
+        for part in parts:
+            if part not in entries:
+                raise zoo.UnknownModelError(f"unknown model {part!r}; known models: "
+                                            f"{', '.join(sorted(entries) + sorted(zoo.list_pipelines()))}")
+            if part not in names:
+                names.append(part)
     if args.action == "list":
         print(f"models directory: {models_dir}")
         for n in names:
