@@ -36,6 +36,9 @@ def load_estimator(name: str, *, runtime: str | None = None, device: str = "cpu"
     from pose_core.detectors import load_detector
     from pose_core.topdown import TopDownEstimator
 
+    if crop_tracking:
+        raise ValueError(f"{name}: crop tracking is for single-pose models; a pipeline tracks its crops itself "
+                         f"on a stream (detect_every)")
     if tuple(scales) != (1.0,):
         raise ValueError(f"{name}: multi-scale does not apply to a top-down pipeline (each person is cropped "
                          f"to the pose model's input)")

@@ -296,6 +296,8 @@ def test_topdown_estimator_rejects_bad_settings(thunder):
         TopDownEstimator(thunder.detector, thunder.pose, margin=0.5)
     with pytest.raises(ValueError, match="multi-scale"):
         load_estimator(THUNDER, scales=(1.0, 0.5))
+    with pytest.raises(ValueError, match="crop tracking"):
+        load_estimator(THUNDER, crop_tracking=True)
 
 
 def test_pipeline_works_from_a_copied_models_dir(tmp_path, models_dir, images_dir):
