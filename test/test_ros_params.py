@@ -22,7 +22,7 @@ FRAME = "camera_optical"
 
 
 @pytest.fixture(scope="module")
-def node(models_dir, tmp_path_factory):
+def node(models_dir, images_dir, tmp_path_factory):
     os.environ["POSE_MODELS_DIR"] = str(models_dir)
     log = tmp_path_factory.mktemp("pose_node_params") / "pose_node.log"
     proc = start_node([CONFIG / "pose_node.yaml"], {"model": "pose-mobile/cpm", "diagnostics_period": 0.2},
@@ -31,6 +31,8 @@ def node(models_dir, tmp_path_factory):
     client.log = log
     try:
         client.wait_connected(120, proc)
+        # Discovery complete both ways and the model run once: a single frame sent before that is lost.
+        client.warm_up(cv2.imread(str(require(images_dir / "p1.jpg", "test photo"))), timeout=120, proc=proc)
         yield client
     finally:
         client.close()
