@@ -66,7 +66,21 @@ def stamp_key(stamp) -> tuple[int, int]:
     return (stamp.sec, stamp.nanosec)
 
 
-class GraphClient:
+class _Waiting:
+    """wait_for() over a client's threading.Condition `_cond`, notified whenever a message is stored."""
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not predicate():
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+
+class GraphClient(_Waiting):
     """A node in this process that publishes camera frames and collects the pose node's outputs.
     Spins on a background thread; all received messages are kept with their arrival time."""
 
@@ -102,16 +116,6 @@ class GraphClient:
                 sink.append((time.time(), msg) if timed else msg)
                 self._cond.notify_all()
         return cb
-
-    def wait_for(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        with self._cond:
-            while not predicate():
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.1))
-        return True
 
     def wait_connected(self, timeout: float = 60.0, proc: subprocess.Popen | None = None,
                        compressed: bool = False) -> None:
@@ -221,7 +225,7 @@ def start_source(topic: str, source: str | Path, rate: float, frame_id: str, nam
                            "loop": True, **params}, module="pose_ros.source_node", name=name, log_path=log_path)
 
 
-class CameraClient:
+class CameraClient(_Waiting):
     """Collects what a pose node publishes for several cameras (each in its own namespace: <ns>/poses,
     <ns>/pose_markers, <ns>/image_annotated) and the frames sent on each <ns>/image... topic, so results can
     be matched to their camera's frames. Spins on a background thread."""
@@ -269,16 +273,6 @@ class CameraClient:
 
     def _store(self, sink: list, timed: bool = False):
         return lambda msg: self._append(sink, (time.time(), msg) if timed else msg)
-
-    def wait_for(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        with self._cond:
-            while not predicate():
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.1))
-        return True
 
     def count(self, topic: str) -> int:
         return len(self.poses[topic])
