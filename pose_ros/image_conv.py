@@ -78,6 +78,14 @@ def to_bgr8(arr: np.ndarray, encoding: str) -> np.ndarray:
     raise ImageError(f"encoding {encoding!r} is not a colour or mono image")
 
 
+def check_image_msg(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """ImageError unless image_msg_to_bgr can convert msg. Cheap (header fields and a view, no copy): the node
+    runs it on receipt, so a broken frame is counted and never displaces a good one waiting to be served."""
+    image_to_numpy(msg, max_pixels)
+    if ENCODINGS[msg.encoding][0].kind == "f":
+        raise ImageError(f"encoding {msg.encoding!r} is not a colour or mono image")
+
+
 def image_msg_to_bgr(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return to_bgr8(image_to_numpy(msg, max_pixels), msg.encoding)
 

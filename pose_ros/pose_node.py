@@ -47,7 +47,8 @@ from pose_core import estimators, quiet
 from pose_core.lift3d import check_intrinsics, depth_to_metres, scale_intrinsics
 from pose_core.tracking import PoseTracker
 from pose_ros.cameras import CameraTopics, camera_view, plan_cameras
-from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr, image_to_numpy, numpy_to_image
+from pose_ros.image_conv import (check_image_msg, compressed_to_bgr, image_msg_to_bgr, image_to_numpy,
+                                 numpy_to_image)
 from pose_ros.mailbox import LatestMailboxes
 from pose_ros.markers import people_to_markers
 from pose_ros.messages import people_to_msg, stamp_seconds
@@ -253,9 +254,21 @@ class PoseNode(LifecycleNode):
         if not self._enabled:
             self.stats.count("paused")         # paused by ~/enable: not inferred, not counted as dropped
             return
-        if cam.transport.needed and isinstance(msg, Image):
-            self._check_transport(cam, msg.width, msg.height, msg.encoding, len(msg.data))
+        if isinstance(msg, Image):
+            if cam.transport.needed:
+                self._check_transport(cam, msg.width, msg.height, msg.encoding, len(msg.data))
+            try:
+                check_image_msg(msg, self.p["max_pixels"])
+            except ImageError as e:
+                self._bad_input(cam, e)
+                return
         self.mailbox.put(index, Frame(msg, time.monotonic(), time.time()))
+
+    def _bad_input(self, cam: Camera, error: ImageError) -> None:
+        self.stats.count("bad_input")
+        cam.stats.count("bad_input")
+        where = "" if len(self.cameras) == 1 else f" ({cam.topics.image})"
+        self.get_logger().warning(f"bad input frame skipped{where}: {error}")
 
     def _on_depth(self, index: int, msg: Image) -> None:
         self.cameras[index].depth.append(msg)      # converted only if a colour frame matches it
@@ -345,10 +358,8 @@ class PoseNode(LifecycleNode):
             next_start = time.monotonic() + 1.0 / rate if rate > 0 else 0.0
             try:
                 self._process(cam, frame)
-            except ImageError as e:
-                self.stats.count("bad_input")
-                cam.stats.count("bad_input")
-                self.get_logger().warning(f"bad input frame skipped{where}: {e}")
+            except ImageError as e:      # a compressed frame that does not decode
+                self._bad_input(cam, e)
             except Exception as e:  # noqa: BLE001 - a node must keep serving; log the cause in one line
                 if not self._running:      # stopping: publishing into a closed context is not a frame error
                     return

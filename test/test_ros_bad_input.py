@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -174,7 +175,11 @@ def test_sigint_during_a_model_reload_exits_cleanly(raw_node):
     needle = "switching model to"
     before = log.read_text().count(needle)
     # frozen graph at another input size: another slow load
-    threading.Thread(target=lambda: graph.set_parameters(input_size="320x240", timeout=60), daemon=True).start()
+    def reload():     # the node is stopped during the load: no answer ever comes, by design of this test
+        with contextlib.suppress(TimeoutError):
+            graph.set_parameters(input_size="320x240", timeout=60)
+
+    threading.Thread(target=reload, daemon=True).start()
     end = time.monotonic() + 60
     while log.read_text().count(needle) == before and time.monotonic() < end:
         time.sleep(0.02)

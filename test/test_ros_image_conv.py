@@ -6,8 +6,8 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from pose_core.errors import ImageError
-from pose_ros.image_conv import (bgr_to_compressed, compressed_to_bgr, image_msg_to_bgr, image_to_numpy,
-                                 numpy_to_image)
+from pose_ros.image_conv import (bgr_to_compressed, check_image_msg, compressed_to_bgr, image_msg_to_bgr,
+                                 image_to_numpy, numpy_to_image)
 
 RNG = np.random.default_rng(1)
 BGR = RNG.integers(0, 256, (7, 5, 3), dtype=np.uint8)
@@ -70,6 +70,20 @@ def test_malformed_images_raise_one_line_errors(msg, match):
     with pytest.raises(ImageError, match=match) as e:
         image_msg_to_bgr(msg)
     assert "\n" not in str(e.value)
+    with pytest.raises(ImageError, match=match):          # the node's check on receipt says the same
+        check_image_msg(msg)
+
+
+def test_check_on_receipt_accepts_what_converts_and_refuses_depth():
+    for msg in (padded(BGR, "bgr8", 3), numpy_to_image(BGR[..., 0].copy(), "mono8"),
+                numpy_to_image(np.zeros((3, 4), np.uint16), "16UC1")):
+        check_image_msg(msg)
+        image_msg_to_bgr(msg)
+    depth = numpy_to_image(np.zeros((3, 4), np.float32), "32FC1")
+    with pytest.raises(ImageError, match="not a colour or mono image"):
+        check_image_msg(depth)
+    with pytest.raises(ImageError, match="not a colour or mono image"):
+        image_msg_to_bgr(depth)
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
