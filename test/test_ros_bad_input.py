@@ -174,10 +174,11 @@ def test_sigint_during_a_model_reload_exits_cleanly(raw_node):
     graph, proc, log = raw_node
     needle = "switching model to"
     before = log.read_text().count(needle)
-    # frozen graph at another input size: another slow load
+    # A TF frozen graph at an input size not loaded before: a load of seconds, whatever ran earlier.
     def reload():     # the node is stopped during the load: no answer ever comes, by design of this test
         with contextlib.suppress(TimeoutError):
-            graph.set_parameters(input_size="320x240", timeout=60)
+            graph.set_parameters(model="tf-pose/mobilenet_v2_small", runtime="frozen_graph",
+                                 input_size="320x240", timeout=60)
 
     threading.Thread(target=reload, daemon=True).start()
     end = time.monotonic() + 60
