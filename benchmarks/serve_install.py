@@ -4,7 +4,7 @@
 
     .venv/bin/python benchmarks/serve_install.py [--model pose-mobile/cpm] [--keep /tmp/serve_venv]
         (POSE_MODELS_DIR / POSE_TEST_IMAGES set; needs the registry, so it is not a test: the test suite runs
-         without network. test/test_footprint.py checks the same extras offline with the dev venv's files.)
+         without network. test/ros/test_footprint.py checks the same extras offline with the dev venv's files.)
 
 A model whose default runtime is a cached conversion (movenet/*, the default pipeline) also runs there once
 its TFLite is in $POSE_CACHE_DIR (convert on a `.[train]` machine: `pose models fetch NAME --convert`).

@@ -21,7 +21,7 @@ import numpy as np
 
 from pose_core.defaults import DEFAULT_MODEL
 from pose_ros.messages import make_stamp, stamp_seconds
-from pose_ros.testing import REPO, GraphClient, start_node, stop
+from ros_graph import REPO, GraphClient, start_node, stop
 
 
 def test_frame(images_dir: Path, size=(640, 480)) -> np.ndarray:

@@ -44,7 +44,7 @@ NODE=$!; PIDS+=("$NODE")
 IDLE=$(python3 -c "import sys; print(max(3.0, 3.0 / float(sys.argv[1])))" "$RATE")
 READY="$OUT/.listener_ready"
 rm -f "$READY"
-python -m pose_ros.demo_listener --out "$OUT" --idle "$IDLE" --startup 180 --ready-file "$READY" &
+python scripts/demo_listener.py --out "$OUT" --idle "$IDLE" --startup 180 --ready-file "$READY" &
 LISTENER=$!; PIDS+=("$LISTENER")
 # The source starts once the listener sees the pose node's outputs (else the first results can be lost).
 for _ in $(seq 1800); do

@@ -16,9 +16,10 @@ import rclpy
 from rclpy.node import Node
 
 from pose_msgs.msg import PersonArray
-from pose_ros.testing import stop
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "test"))       # the DDS graph harness lives with the tests
+from ros_graph import stop  # noqa: E402
 
 
 def once(images: str, params: list[str]) -> float:

@@ -104,7 +104,7 @@ print("PEOPLE", len(people), "TF", "tensorflow" in sys.modules, est.runtime.kind
 
 def test_node_serves_a_frame_without_tensorflow(env, images_dir, tmp_path, monkeypatch):
     rclpy = pytest.importorskip("rclpy")  # noqa: F841
-    from pose_ros.testing import GraphClient, start_node, stop
+    from ros_graph import GraphClient, start_node, stop
 
     for k in ("POSE_MODELS_DIR", "POSE_CACHE_DIR"):
         monkeypatch.setenv(k, env[k])            # start_node passes this process's environment on

@@ -1,7 +1,7 @@
 """Demo listener: prints one line per PersonArray (people count, latency from the image stamp) and writes
 the annotated images to a folder. Exits after --frames results or when results stop coming (--idle).
 
-    python -m pose_ros.demo_listener --out demo_out --idle 10
+    python scripts/demo_listener.py --out demo_out --idle 10
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 pytest.importorskip("rclpy")
-from pose_ros.testing import start_node  # noqa: E402
+from ros_graph import start_node  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 

@@ -125,7 +125,7 @@ def test_camera_views_keep_their_own_movenet_crop(models_dir, images_dir):
 @pytest.fixture(scope="module")
 def graph(models_dir, images_dir, tmp_path_factory):
     rclpy = pytest.importorskip("rclpy")  # noqa: F841
-    from pose_ros.testing import CameraClient, start_node, start_source, stop
+    from ros_graph import CameraClient, start_node, start_source, stop
 
     os.environ["POSE_MODELS_DIR"] = str(models_dir)
     logs = tmp_path_factory.mktemp("multicam")
@@ -257,7 +257,7 @@ def test_a_bad_camera_does_not_stop_the_others(graph, images_dir):
 
 def test_cameras_sharing_a_namespace_stop_the_node_with_one_line(models_dir, tmp_path):
     pytest.importorskip("rclpy")
-    from pose_ros.testing import start_node
+    from ros_graph import start_node
 
     log = tmp_path / "node.log"
     proc = start_node([CONFIG / "pose_node.yaml"], {"image_topics": ["/cam/left", "/cam/right"]},
@@ -279,7 +279,7 @@ def test_compressed_input_per_camera(models_dir, images_dir, tmp_path):
 
     from pose_ros.image_conv import bgr_to_compressed
     from pose_ros.messages import make_stamp
-    from pose_ros.testing import CameraClient, start_node, stop
+    from ros_graph import CameraClient, start_node, stop
 
     os.environ["POSE_MODELS_DIR"] = str(models_dir)
     topics = ["/left/image_raw", "/right/image_raw"]

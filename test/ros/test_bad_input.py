@@ -28,7 +28,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage  # noqa: E402
 from pose_core.quiet import NATIVE_LOG_LINE  # noqa: E402
 from pose_ros.image_conv import numpy_to_image  # noqa: E402
 from pose_ros.messages import make_stamp  # noqa: E402
-from pose_ros.testing import GraphClient, start_node, stop  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 from conftest import ROOT, require  # noqa: E402
 

@@ -54,7 +54,7 @@ def test_maps_equal_frozen_graph_on_every_shared_photo(keras_model, graph_def, p
     for name, image in photos_bgr.items():
         errors[name] = err = parity_error(keras_model, graph_def, [image])
         assert err < 1e-4, f"{name}: max |keras - graph| = {err:.2e}"
-    # docs/import.md quotes this line (`scripts/run_tests.sh test/test_convert_tfpose.py -s -k every_shared`)
+    # docs/import.md quotes this line (`scripts/run_tests.sh test/core/test_convert_tfpose.py -s -k every_shared`)
     print(f"\nmax |keras - frozen graph| over the 57 maps, per photo: "
           + ", ".join(f"{n} {e:.1e}" for n, e in errors.items()) + f"; max {max(errors.values()):.1e}")
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
-from pose_ros.testing import GraphClient, start_node, stop  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 from conftest import ROOT, require  # noqa: E402
 

@@ -14,7 +14,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from pose_ros.frames import list_images  # noqa: E402
 from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr  # noqa: E402
 from pose_ros.messages import stamp_seconds  # noqa: E402
-from pose_ros.testing import start_node, stop  # noqa: E402
+from ros_graph import start_node, stop  # noqa: E402
 
 
 def test_source_publishes_folder_with_frame_id_and_rate_then_exits(images_dir, tmp_path):

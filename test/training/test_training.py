@@ -21,7 +21,8 @@ from pose_core.training.losses import PoseLoss
 from pose_core.training.recipe import RecipeError, load_recipe
 from pose_core.training.schedules import build_lr_schedule
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 CONFIGS = ROOT / "training" / "configs"
 TINY = CONFIGS / "lightweight-openpose_mobilenetv1-a0.25_128x128_synthetic_ci.yaml"
 RECIPES = sorted(p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("_"))

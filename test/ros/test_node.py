@@ -20,7 +20,7 @@ from visualization_msgs.msg import Marker  # noqa: E402
 
 from pose_ros.image_conv import numpy_to_image  # noqa: E402
 from pose_ros.messages import make_stamp, stamp_seconds  # noqa: E402
-from pose_ros.testing import GraphClient, start_node, stop  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 from conftest import PERSON_PHOTOS, ROOT, require  # noqa: E402
 

@@ -167,7 +167,7 @@ def test_exported_tflite_finds_people_in_the_estimator(run, images_dir):
 
 def test_exported_tflite_served_by_a_node_process(run, images_dir, tmp_path):
     pytest.importorskip("rclpy")
-    from pose_ros.testing import GraphClient, start_node, stop
+    from ros_graph import GraphClient, start_node, stop
     _, _, _, work_dir = run
     log = tmp_path / "pose_node.log"
     proc = start_node([ROOT / "config" / "pose_node.yaml"],
