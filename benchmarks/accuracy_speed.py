@@ -1,8 +1,9 @@
 """Accuracy and speed of every zoo model and pipeline: COCO keypoint AP on real human labels, ms per
 640x480 frame at 1, 3 and 6 people, people/s, the detector alone, batching, and stream mode on a video.
 
-    python benchmarks/accuracy_speed.py --out bench/accuracy_speed.md \
+    python benchmarks/accuracy_speed.py --out bench \
         [--labelled ../shared/data/labelled] [--images ../shared/data/images] [--video vtest.avi]
+        -> bench/accuracy_speed.md
 
 The video: vtest.avi (pedestrians) from Debian's opencv-doc package:
     apt-get download opencv-doc && dpkg-deb -x opencv-doc_*.deb /tmp/ocv
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import statistics
 import sys
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help="comma-separated names (default: every pose model and pipeline)")
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", type=Path, default=Path("bench/accuracy_speed.md"))
+    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for accuracy_speed.md")
     args = p.parse_args(argv)
     from pose_core import zoo
 
@@ -172,9 +172,9 @@ def main(argv=None) -> int:
         lines += ["", f"Stream mode on {args.video.name}, first {args.video_frames} frames:", "",
                   *stream_rows(args.video, pipelines, args.video_frames, args.threads)]
     lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print(f"table written to {args.out}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "accuracy_speed.md").write_text("\n".join(lines) + "\n")
+    print(f"table written to {args.out / 'accuracy_speed.md'}")
     return 0
 
 

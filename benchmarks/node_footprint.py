@@ -2,7 +2,7 @@
 time from process start to the first PersonArray; then several cameras with one node vs one node per camera
 (total RSS of the pose nodes, results per second per camera).
 
-    python benchmarks/node_footprint.py --out bench/node_footprint.md [--models a,b] [--cameras 1,2,4]
+    python benchmarks/node_footprint.py [--out bench] [--models a,b] [--cameras 1,2,4]   -> bench/node_footprint.md
         (in the activated venv; POSE_MODELS_DIR / POSE_TEST_IMAGES set; POSE_CACHE_DIR = the converted-model
          cache to use - warm it first with `pose models fetch NAME --convert`, or the first start converts)
 
@@ -116,14 +116,15 @@ def main(argv=None) -> int:
     shared = ROOT.parent / "shared" / "data"
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", default=os.environ.get("POSE_TEST_IMAGES", shared / "images"), type=Path)
-    p.add_argument("--models", default=None, help="comma-separated names (default: every pose model and pipeline; 'none': cameras only)")
+    p.add_argument("--models", default=None,
+                   help="comma-separated names (default: every pose model and pipeline; 'none': cameras only)")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--runs", type=int, default=3, help="node starts per model (median start-up and RSS)")
     p.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
     p.add_argument("--cameras", default="1,2,4")
     p.add_argument("--camera-seconds", type=float, default=15.0)
     p.add_argument("--tf-source", action="store_true", help="also the default model on its TF source runtime")
-    p.add_argument("--out", type=Path, default=Path("bench/node_footprint.md"))
+    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for node_footprint.md")
     args = p.parse_args(argv)
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))     # away from concurrent tests
 
@@ -172,9 +173,9 @@ def main(argv=None) -> int:
             lines.append("".join(row) + "|")
             print(lines[-1], flush=True)
     lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print(f"table written to {args.out}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "node_footprint.md").write_text("\n".join(lines) + "\n")
+    print(f"table written to {args.out / 'node_footprint.md'}")
     import rclpy
     rclpy.try_shutdown()
     return 0

@@ -2,7 +2,8 @@
 `pose estimate` on a photo with a TFLite model there - no TensorFlow installed at all. Prints a small table
 (install time, venv size, packages, whether tensorflow is installed, the estimate's result).
 
-    .venv/bin/python benchmarks/serve_install.py [--model pose-mobile/cpm] [--keep /tmp/serve_venv]
+    .venv/bin/python benchmarks/serve_install.py [--model pose-mobile/cpm] [--keep /tmp/serve_venv] [--out bench]
+        -> bench/serve_install.md
         (POSE_MODELS_DIR / POSE_TEST_IMAGES set; needs the registry, so it is not a test: the test suite runs
          without network. test/ros/test_footprint.py checks the same extras offline with the dev venv's files.)
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo", default="p1.jpg")
     ap.add_argument("--keep", type=Path, help="build the venv here and keep it (default: a temp dir, removed)")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the venv")
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="folder for serve_install.md")
     args = ap.parse_args(argv)
     photo = Path(os.environ.get("POSE_TEST_IMAGES", ROOT.parent / "shared/data/images")) / args.photo
     work = args.keep or Path(tempfile.mkdtemp(prefix="pose_serve_"))
@@ -62,13 +64,18 @@ def main(argv: list[str] | None = None) -> int:
         est = run([str(venv / "bin" / "pose"), "estimate", "--model", args.model, str(photo), "--json",
                    str(out / "people.json")], cwd=work)
         estimate_s = time.monotonic() - t1
-        print("| step | result |\n|---|---|")
-        print(f"| pip install .[serve] (registry) | {install_s:.0f} s, venv {dir_mb(venv):.0f} MB, "
-              f"{len(freeze)} packages |")
-        print(f"| tensorflow/keras installed | {'yes' if has_tf else 'no'} |")
-        print(f"| pose estimate --model {args.model} {args.photo} | exit {est.returncode}, {estimate_s:.1f} s: "
-              f"{(est.stdout.strip().splitlines() or [''])[-1]} |")
-        print("packages: " + ", ".join(freeze))
+        table = "\n".join([
+            "| step | result |\n|---|---|",
+            f"| pip install .[serve] (registry) | {install_s:.0f} s, venv {dir_mb(venv):.0f} MB, "
+            f"{len(freeze)} packages |",
+            f"| tensorflow/keras installed | {'yes' if has_tf else 'no'} |",
+            f"| pose estimate --model {args.model} {args.photo} | exit {est.returncode}, {estimate_s:.1f} s: "
+            f"{(est.stdout.strip().splitlines() or [''])[-1]} |",
+            "packages: " + ", ".join(freeze)])
+        print(table)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "serve_install.md").write_text(table + "\n")
+        print(f"table written to {args.out / 'serve_install.md'}")
         if est.returncode:
             print(est.stderr[-2000:])
         return 0 if est.returncode == 0 and not has_tf else 1

@@ -2,9 +2,10 @@
 `pose import yolox` of the upstream ONNX; the int8 is byte-identical to the zoo's built yolox/nano-int8),
 and for comparison the full-integer int8 of the same model that the import does not ship.
 
-    .venv/bin/python benchmarks/yolox_detectors.py [--images DIR] [--threads 2] [--repeat 10]
+    .venv/bin/python benchmarks/yolox_detectors.py [--images DIR] [--threads 2] [--repeat 10] [--out bench]
+        -> bench/yolox_detectors.md
 
-Prints one markdown table: network ms (median and p90 over every photo x repeat, the models interleaved
+Prints (and writes) one markdown table: network ms (median and p90 over every photo x repeat, the models interleaved
 so machine load hits them alike, with the load average), and agreement with onnxruntime running the ONNX
 (worst and mean IoU over the ONNX person boxes scoring >= 0.5, people found on cat.jpg). Needs
 onnxruntime (requirements/dev.txt) for the agreement columns.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,13 +51,13 @@ def onnx_person_boxes(onnx_path: Path, images: dict, threads: int) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     import yaml
 
     from pose_core.convert.yolox_export import calibration_batches, image_paths, import_yolox
     from pose_core.convert.yolox_onnx import convert_yolox_onnx
-    from pose_core.export import export_tflite
     from pose_core.detectors import load_detector
+    from pose_core.export import export_tflite
     from pose_core.zoo import default_models_dir
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,12 +66,13 @@ def main() -> None:
     p.add_argument("--models-dir", type=Path, default=default_models_dir())
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=10)
-    args = p.parse_args()
+    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for yolox_detectors.md")
+    args = p.parse_args(argv)
     onnx_path = args.models_dir / "detectors/yolox-nano/yolox_nano.onnx"
     images = {f.name: cv2.imread(str(f)) for f in sorted(args.images.iterdir())
               if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     with tempfile.TemporaryDirectory() as tmp:
-        yaml_path = import_yolox(onnx_path, tmp, ["tflite_fp32", "tflite_int8"], representative=args.images)
+        import_yolox(onnx_path, tmp, ["tflite_fp32", "tflite_int8"], representative=args.images)
         # For comparison: full-integer int8 of the same model (what the import does NOT ship).
         full = Path(tmp) / "full_int8.tflite"
         model = convert_yolox_onnx(onnx_path)
@@ -106,8 +109,8 @@ def main() -> None:
             reference = onnx_person_boxes(onnx_path, images, args.threads)
         except ImportError:
             reference = None
-        print("| detector | network ms median | p90 | worst IoU vs ONNX | mean IoU | people on cat.jpg |")
-        print("|---|---:|---:|---:|---:|---:|")
+        lines = ["| detector | network ms median | p90 | worst IoU vs ONNX | mean IoU | people on cat.jpg |",
+                 "|---|---:|---:|---:|---:|---:|"]
         for label, det in rows:
             ious, cat = [], "-"
             for name, image in images.items():
@@ -118,11 +121,16 @@ def main() -> None:
                     ious += [max((iou(r, f) for f in found), default=0.0) for r in reference[name] if r[4] >= 0.5]
             worst = f"{min(ious):.3f}" if ious else "-"
             mean = f"{np.mean(ious):.3f}" if ious else "-"
-            print(f"| {label} | {np.median(times[label]):.1f} | {np.percentile(times[label], 90):.1f} | "
-                  f"{worst} | {mean} | {cat} |")
-        print(f"\n{len(images)} photos x {args.repeat} runs each, {args.threads} threads, models interleaved; "
-              f"load average {min(loads):.1f}-{max(loads):.1f}; {len(ious)} ONNX person boxes >= 0.5")
+            lines.append(f"| {label} | {np.median(times[label]):.1f} | {np.percentile(times[label], 90):.1f} | "
+                         f"{worst} | {mean} | {cat} |")
+        lines.append(f"\n{len(images)} photos x {args.repeat} runs each, {args.threads} threads, models interleaved; "
+                     f"load average {min(loads):.1f}-{max(loads):.1f}; {len(ious)} ONNX person boxes >= 0.5")
+    print("\n".join(lines))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "yolox_detectors.md").write_text("\n".join(lines) + "\n")
+    print(f"table written to {args.out / 'yolox_detectors.md'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

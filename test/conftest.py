@@ -2,8 +2,10 @@
 loopback-only ROS environment for every test process (set before anything imports rclpy)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,14 @@ def labelled_dir() -> Path:
 
 
 PERSON_PHOTOS = ("p1.jpg", "p2.jpg", "p3.jpg", "apink1.jpg", "golf.jpg", "hand1.jpg")
+
+
+def benchmark_module(name: str):
+    """benchmarks/<name>.py imported as a module: benchmarks/ is a folder of scripts, not an installed package."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module          # registered first: dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module

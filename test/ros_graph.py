@@ -24,7 +24,6 @@ from pose_msgs.msg import PersonArray
 from pose_ros.image_conv import bgr_to_compressed, numpy_to_image
 from pose_ros.messages import make_stamp
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def start_node(params_files: list[Path], params: dict | None = None, module: str = "pose_ros.pose_node",

@@ -1,6 +1,7 @@
-"""Every benchmark entry point runs as a user runs it, on a tiny input, and writes (or prints) its table:
-a smoke test of the argument handling and the table code, so a benchmark cannot rot unnoticed between the
-runs that make the docs' numbers. No timing is asserted (numbers on a shared CI machine mean nothing).
+"""Every benchmark entry point (benchmarks/, and `pose bench`) runs as a user runs it, on a tiny input, and
+writes its table into the --out folder: a smoke test of the argument handling and the table code, so a
+benchmark cannot rot unnoticed between the runs that make the docs' numbers. No timing is asserted (numbers
+on a shared CI machine mean nothing).
 
 Not here: benchmarks/serve_install.py installs `.[serve]` from the package registry (CI tests run without
 the network; test_footprint checks the same extras offline)."""
@@ -45,24 +46,23 @@ def table_rows(text: str, *names: str) -> list[str]:
     return rows
 
 
-def test_bench_models(tmp_path, photos, models_dir):
-    out = tmp_path / "models.md"
-    run([sys.executable, "-m", "pose_core.bench_models", "--models", "cpm_mobilenet_v2", "--runs", "1",
-         "--threads", "1", "--out", out], tmp_path, photos, models_dir)
-    table_rows(out.read_text(), "cpm_mobilenet_v2")
+def test_architecture_cost(tmp_path, photos, models_dir):
+    run([sys.executable, "benchmarks/architecture_cost.py", "--models", "cpm_mobilenet_v2", "--runs", "1",
+         "--threads", "1", "--out", tmp_path], tmp_path, photos, models_dir)
+    table_rows((tmp_path / "architecture_cost.md").read_text(), "cpm_mobilenet_v2")
 
 
-def test_bench_pipeline(tmp_path, photos, models_dir):
-    out = tmp_path / "pipeline.md"
-    run([sys.executable, "-m", "pose_core.bench_pipeline", "--images", "4", "--input", "96", "--batch", "2",
+def test_input_pipeline(tmp_path, photos, models_dir):
+    run([sys.executable, "benchmarks/input_pipeline.py", "--images", "4", "--input", "96", "--batch", "2",
          "--batches", "2", "--repeats", "1", "--service-workers", "0", "--work-dir", tmp_path / "data",
-         "--out", out], tmp_path, photos, models_dir)
-    assert len(table_rows(out.read_text())) >= 3          # read+decode, + augmentation, + targets
+         "--out", tmp_path], tmp_path, photos, models_dir)
+    assert len(table_rows((tmp_path / "input_pipeline.md").read_text())) >= 3   # read+decode, + augmentation, + targets
 
 
-def test_bench_decode(tmp_path, photos, models_dir):
-    stdout = run([sys.executable, "-m", "pose_core.bench_decode"], tmp_path, photos, models_dir)
+def test_decoder_speed(tmp_path, photos, models_dir):
+    stdout = run([sys.executable, "benchmarks/decoder_speed.py", "--out", tmp_path], tmp_path, photos, models_dir)
     assert len(table_rows(stdout)) >= 3
+    assert len(table_rows((tmp_path / "decoder_speed.md").read_text())) >= 3
 
 
 def test_pose_bench_cli(tmp_path, photos, models_dir):
@@ -72,64 +72,62 @@ def test_pose_bench_cli(tmp_path, photos, models_dir):
     assert tables and table_rows(tables[0].read_text(), SMALL_MODEL)
 
 
-def test_bench_zoo(tmp_path, photos, models_dir):
-    out = tmp_path / "zoo.md"
-    run([sys.executable, "-m", "pose_core.bench_zoo", "--models", SMALL_MODEL, "--pipelines", "",
+def test_zoo_runtimes(tmp_path, photos, models_dir):
+    run([sys.executable, "benchmarks/zoo_runtimes.py", "--models", SMALL_MODEL, "--pipelines", "",
          "--no-decode", "--repeat", "1", "--threads", "1", "--cache", tmp_path / "cache", "--images", photos,
-         "--out", out], tmp_path, photos, models_dir)
-    table_rows(out.read_text(), SMALL_MODEL)
+         "--out", tmp_path], tmp_path, photos, models_dir)
+    table_rows((tmp_path / "zoo_runtimes.md").read_text(), SMALL_MODEL)
 
 
 def test_accuracy_speed(tmp_path, photos, models_dir, labelled_dir):
-    out = tmp_path / "accuracy_speed.md"
     run([sys.executable, "benchmarks/accuracy_speed.py", "--models", SMALL_MODEL, "--repeat", "1",
-         "--threads", "1", "--labelled", labelled_dir, "--images", photos, "--out", out],
+         "--threads", "1", "--labelled", labelled_dir, "--images", photos, "--out", tmp_path],
         tmp_path, photos, models_dir)
-    table_rows(out.read_text(), SMALL_MODEL)
+    table_rows((tmp_path / "accuracy_speed.md").read_text(), SMALL_MODEL)
 
 
 def test_yolox_detectors(tmp_path, photos, models_dir):
     stdout = run([sys.executable, "benchmarks/yolox_detectors.py", "--images", photos, "--repeat", "1",
-                  "--threads", "1", "--models-dir", models_dir], tmp_path, photos, models_dir)
+                  "--threads", "1", "--models-dir", models_dir, "--out", tmp_path], tmp_path, photos, models_dir)
     assert len(table_rows(stdout)) >= 3
+    assert len(table_rows((tmp_path / "yolox_detectors.md").read_text())) >= 3
 
 
-def test_benchmark_train(tmp_path, photos, models_dir):
-    out = tmp_path / "train.md"
-    run([sys.executable, "training/benchmark_train.py", "--batch", "1", "--steps", "1", "--images", "2",
-         "--image-size", "160x120", "--out", out], tmp_path, photos, models_dir)
-    assert len(table_rows(out.read_text())) >= 3
+def test_train_vs_input_rate(tmp_path, photos, models_dir):
+    run([sys.executable, "benchmarks/train_vs_input_rate.py", "--batch", "1", "--steps", "1", "--images", "2",
+         "--image-size", "160x120", "--out", tmp_path], tmp_path, photos, models_dir)
+    assert len(table_rows((tmp_path / "train_vs_input_rate.md").read_text())) >= 3
 
 
-def test_bench_import_script(tmp_path, photos, models_dir):
+def test_imported_models_script(tmp_path, photos, models_dir):
     out = tmp_path / "import"
-    run(["bash", "scripts/bench_import.sh"], tmp_path, photos, models_dir, OUT=str(out), REPEAT="1")
-    tables = list(out.glob("*.md"))
-    assert tables and table_rows(tables[0].read_text(), "tf-pose/mobilenet_v2_small")
+    run(["bash", "benchmarks/imported_models.sh", "--out", out, "--repeat", "1"], tmp_path, photos, models_dir)
+    table_rows((out / "imported_models.md").read_text(), "tf-pose/mobilenet_v2_small")
 
 
-def test_bench_node_script(tmp_path, photos, models_dir):
-    out = tmp_path / "ros_node.md"
-    run(["bash", "scripts/bench_node.sh", "--models", SMALL_MODEL, "--frames", "3", "--seconds", "1",
-         "--out", out], tmp_path, photos, models_dir)
-    table_rows(out.read_text(), SMALL_MODEL)
+def test_node_latency_script(tmp_path, photos, models_dir):
+    run(["bash", "benchmarks/node_latency.sh", "--models", SMALL_MODEL, "--frames", "3", "--seconds", "1",
+         "--out", tmp_path], tmp_path, photos, models_dir)
+    table_rows((tmp_path / "node_latency.md").read_text(), SMALL_MODEL)
 
 
 def test_node_footprint(tmp_path, photos, models_dir):
-    out = tmp_path / "footprint.md"
     run([sys.executable, "benchmarks/node_footprint.py", "--models", SMALL_MODEL, "--frames", "3", "--runs", "1",
-         "--cameras", "1", "--camera-seconds", "1", "--images", photos, "--out", out], tmp_path, photos, models_dir)
-    table_rows(out.read_text(), SMALL_MODEL)
+         "--cameras", "1", "--camera-seconds", "1", "--images", photos, "--out", tmp_path],
+        tmp_path, photos, models_dir)
+    table_rows((tmp_path / "node_footprint.md").read_text(), SMALL_MODEL)
 
 
-def test_node_startup_script(tmp_path, photos, models_dir):
-    stdout = run([sys.executable, "scripts/node_startup.py", "1"], tmp_path, photos, models_dir,
-                 MODEL=SMALL_MODEL)
+def test_node_startup(tmp_path, photos, models_dir):
+    stdout = run([sys.executable, "benchmarks/node_startup.py", "1", "--out", tmp_path], tmp_path, photos,
+                 models_dir, MODEL=SMALL_MODEL)
     assert f"pose_node start-up ({SMALL_MODEL})" in stdout and "median" in stdout
+    table_rows((tmp_path / "node_startup.md").read_text(), SMALL_MODEL)
 
 
 def test_export_fidelity(tmp_path, photos, models_dir):
     stdout = run([sys.executable, "benchmarks/export_fidelity.py", "--steps", "2", "--images", photos,
-                  "--work", tmp_path / "work"], tmp_path, photos, models_dir)
+                  "--work", tmp_path / "work", "--out", tmp_path], tmp_path, photos, models_dir)
     rows = table_rows(stdout, "tflite_fp32", "tflite_int8")
     assert len(rows) == 8 + 2                  # 4 formats x 2 models, plus the 2 header rows
+    assert table_rows((tmp_path / "export_fidelity.md").read_text()) == rows

@@ -68,7 +68,7 @@ def run(args) -> int:
                          f"{r['overhead_ratio']:.1%} | {' '.join(map(str, r['people']))} |")
             print(lines[-1], flush=True)
     try:
-        from pose_core.bench_decode import decode_table
+        from pose_core.decoder_speed import decode_table
         lines += ["", decode_table()]
     except ImportError:
         pass

@@ -240,10 +240,10 @@ def test_real_model_person_is_anatomical(codec, tfpose_maps):
     assert kp["right_shoulder"][0] < kp["neck"][0] < kp["left_shoulder"][0]     # facing the camera
 
 
-def test_bench_decode_rows_recover_every_synthetic_person(tmp_path):
-    """The benchmark's synthetic cases decode every rendered person (timings are not asserted)."""
-    from pose_core.bench_decode import bench_decode
-    rows = bench_decode(repeat=1, images_dir=tmp_path)      # no photos: synthetic rows only
+def test_decoder_speed_rows_recover_every_synthetic_person(tmp_path):
+    """The decoder benchmark's synthetic cases decode every rendered person (timings are not asserted)."""
+    from pose_core.decoder_speed import measure_decoders
+    rows = measure_decoders(repeat=1, images_dir=tmp_path)      # no photos: synthetic rows only
     paf_rows = [r for r in rows if r["case"].startswith("PAF synthetic")]
     assert len(paf_rows) == 4
     for r in paf_rows:

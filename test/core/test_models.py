@@ -9,6 +9,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from conftest import benchmark_module  # noqa: E402
 from pose_core.errors import CheckpointError, ModelError  # noqa: E402
 from pose_core.layouts import AIC14, MPII16, OPENPOSE18  # noqa: E402
 from pose_core.models import (build_model, describe_outputs, inference_model,  # noqa: E402
@@ -199,7 +200,7 @@ def test_init_weights_keras_h5_same_architecture(lightweight, tmp_path):
 
 def test_flop_count_of_a_known_layer():
     # The benchmark's GFLOPs: one 3x3 conv 3->8 at stride 1 on 32x16 = 2 * 32*16 * 3*3*3*8 FLOPs (+bias).
-    from pose_core.bench_models import count_flops
+    count_flops = benchmark_module("architecture_cost").count_flops
     x = keras.Input((16, 32, 3))
     model = keras.Model(x, keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x))
     assert count_flops(model, (32, 16)) == 2 * 32 * 16 * 3 * 3 * 3 * 8

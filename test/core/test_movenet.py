@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PERSON_PHOTOS, require
+from conftest import PERSON_PHOTOS, benchmark_module, require
 from pose_core import zoo
 from pose_core.codecs import build_codec
 from pose_core.crop_tracking import MoveNetCropTracker, crop_input, cut_square_crop, uncrop_people
@@ -195,12 +195,12 @@ def test_crop_input_matches_the_preprocessor_and_the_crop(estimators, images_dir
 
 
 # ------------------------------------------------------------------------------------------ comparison script
-def test_bench_zoo_rows_for_lightning(models_dir, images_dir, tmp_path):
+def test_zoo_runtimes_rows_for_lightning(models_dir, images_dir, tmp_path):
     """The comparison script runs end to end: TF function, converted TFLite fp32 (equal to ~1e-6) and
     int8, with people counts and the plausibility check filled in."""
-    from pose_core import bench_zoo
+    zoo_runtimes = benchmark_module("zoo_runtimes")
 
-    table = bench_zoo.run(["movenet/lightning"], images_dir, models_dir, tmp_path, repeat=1, threads=1)
+    table = zoo_runtimes.run(["movenet/lightning"], images_dir, models_dir, tmp_path, repeat=1, threads=1)
     rows = [r.split("|")[1:-1] for r in table.splitlines()[2:]]
     assert [r[1].strip() for r in rows] == ["TF function (tfjs)", "TFLite fp32", "TFLite int8 (dynamic range)"]
     assert all(r[7].strip() == "3/3" for r in rows[:2])

@@ -4,7 +4,8 @@
    Node overhead = median end-to-end - median estimator time (the node's own measurement, /diagnostics).
 2. Camera at 30 fps for a while: processed fps, dropped-frame share, age of processed frames.
 
-    bash scripts/bench_node.sh [--models tf-pose/mobilenet_v2_small ...] [--out bench/ros_node.md]
+    bash benchmarks/node_latency.sh [--models tf-pose/mobilenet_v2_small ...] [--out bench]   -> bench/node_latency.md
+        (the script puts the graph on a private loopback-only network; this file is what it runs)
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ import numpy as np
 
 from pose_core.defaults import DEFAULT_MODEL
 from pose_ros.messages import make_stamp, stamp_seconds
-from ros_graph import REPO, GraphClient, start_node, stop
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "test"))       # the DDS graph harness lives with the tests
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 
 def test_frame(images_dir: Path, size=(640, 480)) -> np.ndarray:
@@ -71,7 +75,7 @@ def camera_at(client: GraphClient, frame: np.ndarray, fps: float, seconds: float
 
 
 def bench_model(model: str, frames: int, fps: float, seconds: float, images_dir: Path, log_dir: Path) -> dict:
-    cfg = REPO / "config"
+    cfg = ROOT / "config"
     params = [cfg / "pose_node.yaml"]
     model_cfg = cfg / (model.replace("/", "_") + ".yaml")
     if model_cfg.is_file():
@@ -95,7 +99,8 @@ def bench_model(model: str, frames: int, fps: float, seconds: float, images_dir:
         flood = camera_at(client, frame, fps, seconds)
         return {"model": model, "frames": len(e2e), "e2e_median_ms": float(np.median(e2e)),
                 "e2e_p90_ms": float(np.percentile(e2e, 90)), "estimator_median_ms": est,
-                "overhead_ms": float(np.median(e2e)) - est, "in_node_ms": in_node, "way_in_ms": way_in, "runtime": diag.get("runtime", ""), **flood}
+                "overhead_ms": float(np.median(e2e)) - est, "in_node_ms": in_node, "way_in_ms": way_in,
+                "runtime": diag.get("runtime", ""), **flood}
     finally:
         client.close()
         stop(proc)
@@ -120,11 +125,12 @@ def table(rows: list[dict], fps: float, seconds: float) -> str:
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['runtime']} | {r['e2e_median_ms']:.1f} / {r['e2e_p90_ms']:.1f} | "
-            f"{r['estimator_median_ms']:.1f} | {r['overhead_ms']:.1f} | {r['way_in_ms']:.1f} | {r['in_node_ms']:.1f} | {r['processed_fps']:.1f} | "
+            f"{r['estimator_median_ms']:.1f} | {r['overhead_ms']:.1f} | {r['way_in_ms']:.1f} | "
+            f"{r['in_node_ms']:.1f} | {r['processed_fps']:.1f} | "
             f"{100 * r['dropped_share']:.0f} % ({r['sent'] - r['processed']}/{r['sent']}) | "
             f"{r['age_median_ms']:.0f} / {r['age_max_ms']:.0f} |")
     lines += ["", f"Overhead over {rows[0]['frames'] if rows else 0} frames sent one at a time; the 30 fps run "
-              f"lasted {seconds:g} s. Reproduce: `bash scripts/bench_node.sh`.", ""]
+              f"lasted {seconds:g} s. Reproduce: `bash benchmarks/node_latency.sh`.", ""]
     return "\n".join(lines)
 
 
@@ -134,19 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=100, help="frames for the overhead measurement")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the camera-rate run")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "ros_node.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench", help="folder for node_latency.md")
     args = ap.parse_args(argv)
-    images = Path(os.environ.get("POSE_TEST_IMAGES", REPO.parent / "shared" / "data" / "images"))
+    images = Path(os.environ.get("POSE_TEST_IMAGES", ROOT.parent / "shared" / "data" / "images"))
     log_dir = Path(tempfile.mkdtemp(prefix="pose_bench_"))
     rows = []
     for model in args.models:
         print(f"bench: {model} ...", flush=True)
         rows.append(bench_model(model, args.frames, args.fps, args.seconds, images, log_dir))
     text = table(rows, args.fps, args.seconds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "node_latency.md").write_text(text)
     print(text)
-    print(f"written to {args.out}; node logs in {log_dir}")
+    print(f"written to {args.out / 'node_latency.md'}; node logs in {log_dir}")
     return 0
 
 

@@ -3,8 +3,8 @@ stride 8, 368x368 input, batch 8, on COCO-sized (640x480) synthetic JPEGs. Each 
 cumulative pipeline (read+decode; + augmentation warp; + all targets = the training pipeline), with the
 same tf.data parallelism the trainer gets. Writes a markdown table; numbers are medians over rounds.
 
-    python -m pose_core.bench_pipeline [--images 64] [--batches 25] [--repeats 5] [--service-workers 2]
-        [--out bench/pipeline.md]
+    python benchmarks/input_pipeline.py [--images 64] [--batches 25] [--repeats 5] [--service-workers 2]
+        [--out bench]                                                       -> bench/input_pipeline.md
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def run(args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pose_core.bench_pipeline", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--images", type=int, default=64, help="synthetic images to generate")
     p.add_argument("--input", type=int, default=368, help="square input size")
     p.add_argument("--batch", type=int, default=8)
@@ -117,13 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service-workers", type=int, default=2,
                    help="also time the pipeline through tf.data service with this many in-process workers (0 = skip)")
     p.add_argument("--work-dir", default=None, help="where the synthetic data goes (default: a temp dir)")
-    p.add_argument("--out", default=None, help="also write the markdown table here")
+    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for input_pipeline.md")
     args = p.parse_args(argv)
     table = run(args)
     print(table)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "input_pipeline.md").write_text(table)
+    print(f"table written to {args.out / 'input_pipeline.md'}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Architecture benchmark: parameters, GFLOPs and TFLite latency of every pose_core.models builder.
 
-    python -m pose_core.bench_models --out docs/bench_models.md [--models a,b] [--runs 10] [--threads 2]
+    python benchmarks/architecture_cost.py [--out bench] [--models a,b] [--runs 10] [--threads 2]
+        -> bench/architecture_cost.md
 
 Per architecture, at its default (recipe) input size and published width:
   params      trainable + non-trainable parameters of the training model
@@ -114,21 +115,23 @@ def markdown(rows: list[dict], threads: int, runs: int) -> str:
 def main(argv=None) -> int:
     from pose_core.models import MODELS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=None, help="markdown file to write (default: print only)")
+    parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for architecture_cost.md")
     parser.add_argument("--models", default=",".join(m for m in MODELS if not m.startswith("tfpose")),
                         help="comma-separated architecture names")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / "architecture_cost.md"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             rows.append(bench_one(name.strip(), args.threads, args.runs, Path(tmp)))
             table = markdown(rows, args.threads, args.runs)
-            if args.out:   # rewritten after each model: a long run leaves partial results
-                Path(args.out).write_text(table)
+            out.write_text(table)   # rewritten after each model: a long run leaves partial results
     print(table)
+    print(f"table written to {out}")
     return 0
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Pose node benchmark on a private loopback-only DDS graph; writes bench/ros_node.md (see pose_ros/bench_node.py).
-#   bash scripts/bench_node.sh [--models tf-pose/mobilenet_v2_small movenet/multipose-lightning] [--seconds 10]
+# Pose node latency benchmark on a private loopback-only DDS graph; writes bench/node_latency.md (--out DIR:
+# DIR/node_latency.md; see benchmarks/node_latency.py).
+#   bash benchmarks/node_latency.sh [--models tf-pose/mobilenet_v2_small movenet/multipose-lightning] [--seconds 10]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
@@ -14,7 +15,7 @@ export FASTDDS_DEFAULT_PROFILES_FILE="$ROOT/config/dds/fastdds_loopback.xml"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$((RANDOM % 100 + 1))}
 export ROS_LOG_DIR=${ROS_LOG_DIR:-$VENV/ros_log}
-CMD=(python -m pose_ros.bench_node "$@")
+CMD=(python "$ROOT/benchmarks/node_latency.py" "$@")
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
   exec unshare -n bash -c 'ip link set lo up && exec "$@"' _ "${CMD[@]}"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Train step rate vs input-pipeline rate for a recipe (default: Lightweight OpenPose, 368x368).
 
-    python training/benchmark_train.py [--recipe R.yaml] [--batch 4] [--steps 16] [--out bench_train.md]
+    python benchmarks/train_vs_input_rate.py [--recipe R.yaml] [--batch 4] [--steps 16] [--out bench]
+        -> bench/train_vs_input_rate.md
 
 On generated synthetic COCO-format data (no real dataset here). Three medians, images/s:
   input pipeline   pose_core.data (read, decode, augment, render targets), alone
@@ -20,9 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-DEFAULT = Path(__file__).resolve().parent / "configs" / "lightweight-openpose_mobilenetv1_368x368_coco_stage1-backbone.yaml"
+DEFAULT = ROOT / "training" / "configs" / "lightweight-openpose_mobilenetv1_368x368_coco_stage1-backbone.yaml"
 
 
 def _median(xs):
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=16, help="timed steps/batches per measurement")
     p.add_argument("--images", type=int, default=24, help="synthetic images to generate")
     p.add_argument("--image-size", default="640x480", help="synthetic image size WxH (COCO-like by default)")
-    p.add_argument("--out", help="write the markdown table here too")
+    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for train_vs_input_rate.md")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -100,8 +102,9 @@ def main(argv=None) -> int:
     ]
     table = "\n".join(lines)
     print(table)
-    if args.out:
-        Path(args.out).write_text(table + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "train_vs_input_rate.md").write_text(table + "\n")
+    print(f"table written to {args.out / 'train_vs_input_rate.md'}")
     return 0
 
 

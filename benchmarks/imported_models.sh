@@ -3,12 +3,20 @@
 # TFLite with float batch norms), exports TFLite fp32 / dynamic-range with pose_core.export, converts a
 # Lightweight OpenPose checkpoint (random weights made with the test's PyTorch reference: timing only, its
 # people counts mean nothing) and runs `pose bench` on all of them next to the original frozen graph.
-#   OUT=bench/import REPEAT=5 bash scripts/bench_import.sh      -> $OUT/core.md
+#   bash benchmarks/imported_models.sh [--out bench/import] [--repeat 5]   -> bench/import/imported_models.md
+# (the imported models land in the same folder; OUT=... / REPEAT=... in the environment work too)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-bench/import}
 REPEAT=${REPEAT:-5}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) OUT=${2:?--out needs a folder}; shift 2;;
+    --repeat) REPEAT=${2:?--repeat needs a number}; shift 2;;
+    *) echo "imported_models.sh: unknown argument $1 (--out DIR, --repeat N)" >&2; exit 2;;
+  esac
+done
 export POSE_MODELS_DIR=${POSE_MODELS_DIR:-$ROOT/../shared/data/models}
 export POSE_TEST_IMAGES=${POSE_TEST_IMAGES:-$ROOT/../shared/data/images}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
@@ -35,3 +43,5 @@ PYEOF
 MODELS="tf-pose/mobilenet_v2_small,$OUT/tfpose/model.yaml,$OUT/tfpose_export/model_tflite_fp32.yaml"
 MODELS="$MODELS,$OUT/tfpose_export/model_tflite_dynamic.yaml,$OUT/tfpose/model_int8.yaml,$OUT/lwopenpose/model.yaml"
 "$PY" -m pose_core.cli bench --models "$MODELS" --repeat "$REPEAT" --images "$POSE_TEST_IMAGES" --out "$OUT"
+mv "$OUT/core.md" "$OUT/imported_models.md"            # pose bench names its table core.md
+echo "table moved to $OUT/imported_models.md"

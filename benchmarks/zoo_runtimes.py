@@ -1,17 +1,20 @@
 """Compare the zoo's models on the shared photos: every runtime of each model (network/decode/total ms,
 max |difference| from the source runtime), which one the estimator picks by default, people found and
 keypoint plausibility; then top-down pipelines at 1, 3 and 6 people and the PAF decoder hot vs
-in-pipeline (pose_core.bench_decode). Regenerates the tables in docs/movenet.md and docs/decoders.md.
+in-pipeline (pose_core.decoder_speed). Regenerates the tables in docs/movenet.md and docs/decoders.md.
 
-    python -m pose_core.bench_zoo --out bench/zoo.md            # POSE_MODELS_DIR / POSE_TEST_IMAGES
+    python benchmarks/zoo_runtimes.py --out bench     -> bench/zoo_runtimes.md   (POSE_MODELS_DIR / POSE_TEST_IMAGES)
+
+The photos, the people on each and the hand-judged person regions are the benchmark's input:
+--photos (default benchmarks/zoo_runtimes_photos.yaml, which says what each field means).
 
 Runtimes per model: its source (frozen graph, TF.js graph or OpenVINO IR, run as a TF function), TFLite
 fp32 (the zoo's file, or the source converted and checked by pose_core.runtimes.cache - what the
 estimator runs by default), TFLite int8 with dynamic-range weights (converted into --cache). The diff
-column is the max |output - source output| on p1.jpg.
+column is the max |output - source output| on the photos file's diff_photo.
 
 Plausibility has no ground truth here, so it is a fixed, hand-judged check on the photos with one whole
-upright person (PERSON_REGION): the best person's visible keypoints lie in the person's region, at least
+upright person (a `region` in the photos file): the best person's visible keypoints lie in the person's region, at least
 60% of the layout's keypoints are seen, and head, shoulders, hips, knees, ankles run top to bottom.
 """
 from __future__ import annotations
@@ -21,23 +24,45 @@ import logging
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 log = logging.getLogger(__name__)
 
 MODELS = ("tf-pose/mobilenet_v2_small", "lightweight-openpose/omz-0001", "pose-mobile/cpm",
           "pose-mobile/hourglass", "movenet/multipose-lightning", "movenet/lightning", "movenet/thunder")
 PIPELINES = ("topdown/yolox-nano+movenet-thunder",)
-PHOTOS = ("p1.jpg", "p2.jpg", "p3.jpg", "apink1.jpg", "golf.jpg", "hand1.jpg", "cat.jpg")
-EXPECTED_PEOPLE = {"p1.jpg": 1, "p2.jpg": 2, "p3.jpg": 3, "apink1.jpg": 1, "golf.jpg": 1, "hand1.jpg": 1,
-                   "cat.jpg": 0}
-# Hand-judged (x0, y0, x1, y1) around the one whole, upright person in these photos (generous margins).
-PERSON_REGION = {"p1.jpg": (40, 5, 178, 218), "apink1.jpg": (110, 30, 370, 730),
-                 "golf.jpg": (200, 200, 620, 960)}
+DEFAULT_PHOTOS = Path(__file__).resolve().with_name("zoo_runtimes_photos.yaml")
 _TOP_TO_BOTTOM = (("nose", "head_top"), ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
                   ("left_knee", "right_knee"), ("left_ankle", "right_ankle"))
+
+
+@dataclass(frozen=True)
+class Photos:
+    """The benchmark's photo set (see zoo_runtimes_photos.yaml)."""
+    people: dict[str, int]                                   # photo -> people on it, in table order
+    regions: dict[str, tuple[float, float, float, float]]    # photo -> (x0, y0, x1, y1) of its one person
+    diff_photo: str
+    one_person: str
+    three_people: str
+
+
+def load_photos(path: Path) -> Photos:
+    """The photos file, or SystemExit with one line saying what is wrong."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+        people = {str(e["name"]): int(e["people"]) for e in data["photos"]}
+        regions = {str(e["name"]): tuple(float(v) for v in e["region"]) for e in data["photos"] if "region" in e}
+        photos = Photos(people, regions, str(data["diff_photo"]), str(data["pipeline_photos"]["one_person"]),
+                        str(data["pipeline_photos"]["three_people"]))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise SystemExit(f"zoo_runtimes: bad photos file {path}: {type(exc).__name__}: {exc}") from None
+    if any(len(r) != 4 for r in regions.values()):
+        raise SystemExit(f"zoo_runtimes: bad photos file {path}: a region is [x0, y0, x1, y1]")
+    return photos
 
 
 def plausible(person, region) -> bool:
@@ -142,26 +167,29 @@ class _Row:
         self.total.append(timing["total"])
         self.found[photo] = people
 
-    def line(self, photos) -> str:
+    def line(self, photos: list[str], expected: Photos) -> str:
         if self.error:
             return f"| {self.name} | {self.label} | | | | {self.error} | | | | | |"
         w, h = self.est.preprocessor.input_size
         counts = [len(self.found[p]) for p in photos]
-        exact = sum(c == EXPECTED_PEOPLE[p] for c, p in zip(counts, photos))
-        ok = sum(bool(self.found[p]) and plausible(self.found[p][0], PERSON_REGION[p])
-                 for p in photos if p in PERSON_REGION)
+        exact = sum(c == expected.people[p] for c, p in zip(counts, photos))
+        ok = sum(bool(self.found[p]) and plausible(self.found[p][0], expected.regions[p])
+                 for p in photos if p in expected.regions)
         return (f"| {self.name} | {self.label} | {w}x{h} | {statistics.median(self.network):.1f} | "
                 f"{statistics.median(self.decode):.2f} | {' '.join(map(str, counts))} | {exact}/{len(photos)} | "
-                f"{ok}/{len(PERSON_REGION)} | {self.diff} | {statistics.median(self.total):.1f} | "
+                f"{ok}/{len(expected.regions)} | {self.diff} | {statistics.median(self.total):.1f} | "
                 f"{'**default**' if self.default else ''} |")
 
 
-def run(models, images_dir: Path, models_dir: Path, cache: Path, repeat: int, threads: int) -> str:
+def run(models, images_dir: Path, models_dir: Path, cache: Path, repeat: int, threads: int,
+        photos: Photos | None = None) -> str:
     """Load every variant first, then time them interleaved (round by round, photo by photo), so the
-    load of a shared machine drifts over all variants alike instead of favouring whichever ran first."""
+    load of a shared machine drifts over all variants alike instead of favouring whichever ran first.
+    photos: default the photos file next to this script."""
     from pose_core.image_io import read_image
 
-    images = {p: read_image(images_dir / p) for p in PHOTOS if (images_dir / p).exists()}
+    photos = photos or load_photos(DEFAULT_PHOTOS)
+    images = {p: read_image(images_dir / p) for p in photos.people if (images_dir / p).exists()}
     rows: list[_Row] = []
     for name in models:
         ref = None
@@ -177,33 +205,36 @@ def run(models, images_dir: Path, models_dir: Path, cache: Path, repeat: int, th
             if ref is None:
                 ref = est
             elif not row.error:
-                row.diff = f"{_max_diff(ref, est, images['p1.jpg']):.2g} ({note})"
+                row.diff = f"{_max_diff(ref, est, images[photos.diff_photo]):.2g} ({note})"
     for _ in range(repeat):
         for photo, image in images.items():
             for row in rows:
                 row.measure(photo, image)
-    head = " ".join(f"{p.split('.')[0]}({EXPECTED_PEOPLE[p]})" for p in images)
+    head = " ".join(f"{p.split('.')[0]}({photos.people[p]})" for p in images)
     lines = [f"| model | runtime | input | network ms | decode ms | people per photo: {head} | "
-             f"count right | plausible ({len(PERSON_REGION)}) | max abs diff vs source | total ms | "
+             f"count right | plausible ({len(photos.regions)}) | max abs diff vs source | total ms | "
              f"estimator default |",
              "|---|---|---|---:|---:|---|---:|---:|---|---:|---|"]
-    lines += [row.line(list(images)) for row in rows]
+    lines += [row.line(list(images), photos) for row in rows]
     print("\n".join(lines), flush=True)
     return "\n".join(lines)
 
 
-def run_pipelines(pipelines, images_dir: Path, models_dir: Path, repeat: int, threads: int) -> str:
+def run_pipelines(pipelines, images_dir: Path, models_dir: Path, repeat: int, threads: int,
+                  photos: Photos | None = None) -> str:
     """ms per frame of each top-down pipeline at 1, 3 and 6 people, with the pose model on the
-    estimator's default runtime (the cached TFLite) and on its source, interleaved. Frames: p1, p3, and
-    p3 above its mirror image. A frame costs the detector on it plus the pose model on each person's box;
-    the boxes are fixed (the detector's on p1 and p3; for 6 people p3's and their mirror images - the
-    detector alone finds 5 of those 6), so every row runs the pose model on exactly 1, 3 and 6 crops."""
+    estimator's default runtime (the cached TFLite) and on its source, interleaved. Frames: the photos
+    file's one_person and three_people photos (p1, p3), and the latter above its mirror image. A frame costs
+    the detector on it plus the pose model on each person's box; the boxes are fixed (the detector's on p1
+    and p3; for 6 people p3's and their mirror images - the detector alone finds 5 of those 6), so every
+    row runs the pose model on exactly 1, 3 and 6 crops."""
     from pose_core import zoo
     from pose_core.detectors import PersonBox
     from pose_core.estimators import load_estimator
     from pose_core.image_io import read_image
 
-    p1, p3 = read_image(images_dir / "p1.jpg"), read_image(images_dir / "p3.jpg")
+    photos = photos or load_photos(DEFAULT_PHOTOS)
+    p1, p3 = read_image(images_dir / photos.one_person), read_image(images_dir / photos.three_people)
     lines = ["| pipeline | pose runtime | " + " | ".join(f"{n} people: ms (detector + pose), people found"
                                                       for n in (1, 3, 6)) + " |", "|---|---|---|---|---|"]
     for name in pipelines:
@@ -253,10 +284,13 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2,
                    help="threads for TensorFlow (intra-op) and TFLite alike")
     p.add_argument("--pipelines", default=",".join(PIPELINES), help="top-down pipelines ('' = none)")
-    p.add_argument("--no-decode", action="store_true", help="skip the PAF decode table (bench_decode)")
-    p.add_argument("--out", default="bench/zoo.md")
+    p.add_argument("--no-decode", action="store_true", help="skip the PAF decode table (pose_core.decoder_speed)")
+    p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS,
+                   help="photos, people per photo and person regions (yaml; default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for zoo_runtimes.md")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    photos = load_photos(args.photos)
 
     from pose_core import zoo
 
@@ -271,20 +305,20 @@ def main(argv=None) -> int:
     load = [f"{os.getloadavg()[0]:.1f} at the start"]
     images = Path(args.images)
     models = [m for m in args.models.split(",") if m]
-    table = run(models, images, models_dir, cache, args.repeat, args.threads) if models else ""
+    table = run(models, images, models_dir, cache, args.repeat, args.threads, photos) if models else ""
     pipelines = [m for m in args.pipelines.split(",") if m]
     if pipelines:
         table += "\n\nTop-down pipelines, ms per frame (median):\n\n" + run_pipelines(
-            pipelines, images, models_dir, args.repeat, args.threads)
+            pipelines, images, models_dir, args.repeat, args.threads, photos)
     if not args.no_decode:
-        from pose_core.bench_decode import decode_table
+        from pose_core.decoder_speed import decode_table
         table += "\n\n" + decode_table(repeat=max(20, 20 * args.repeat), images_dir=images)
     load.append(f"{os.getloadavg()[0]:.1f} at the end")
     header = (f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores (shared; load average "
               f"{', '.join(load)}), {args.threads} threads for TF and TFLite (XNNPACK); "
-              f"median over {args.repeat} interleaved rounds x {len(PHOTOS)} photos after a warm-up.\n")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+              f"median over {args.repeat} interleaved rounds x {len(photos.people)} photos after a warm-up.\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / "zoo_runtimes.md"
     out.write_text(header + "\n" + table + "\n")
     print(f"table written to {out}")
     return 0

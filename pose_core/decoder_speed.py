@@ -1,6 +1,6 @@
 """Decoder speed benchmark: median ms of PafCodec / HeatmapCodec.decode on synthetic maps rendered from
 known skeletons and on the real models' maps of the shared photos. `pose bench` appends decode_table();
-`python -m pose_core.bench_decode` prints it.
+`python benchmarks/decoder_speed.py` writes it alone.
 
 Targets: PAF decoding <= 1 ms hot for a 432x368 input (54x46 maps, 1-5 people) and <= 20 ms for a
 ~1300x1300 native input with many candidates (issue "Core"); IN THE PIPELINE - timed right after the
@@ -98,7 +98,7 @@ def _real_maps(name: str, input_size, images: list[Path]):
         from pose_core.estimator import PoseEstimator
         est = PoseEstimator.from_zoo(name, input_size=input_size)
     except (ImportError, PoseError, OSError) as exc:
-        print(f"bench_decode: real-model rows skipped for {name}: {exc}")
+        print(f"decoder_speed: real-model rows skipped for {name}: {exc}")
         return None, []
     out = []
     for path in images:
@@ -111,7 +111,7 @@ def _real_maps(name: str, input_size, images: list[Path]):
     return est, out
 
 
-def bench_decode(repeat: int = 200, images_dir: str | Path | None = None) -> list[dict]:
+def measure_decoders(repeat: int = 200, images_dir: str | Path | None = None) -> list[dict]:
     rows = []
     small, large = (432, 368), (1312, 1312)
     paf = PafCodec(OPENPOSE18, stride=8, heatmap_channels=19, paf_offset=19)
@@ -159,9 +159,9 @@ def bench_decode(repeat: int = 200, images_dir: str | Path | None = None) -> lis
 
 
 def decode_table(repeat: int = 200, images_dir: str | Path | None = None) -> str:
-    rows = bench_decode(repeat, images_dir)
+    rows = measure_decoders(repeat, images_dir)
     load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
-    lines = [f"Decoder medians (pose_core.bench_decode; {os.cpu_count()} cores{load}); 'met' compares "
+    lines = [f"Decoder medians (pose_core.decoder_speed; {os.cpu_count()} cores{load}); 'met' compares "
              "the wall-clock median with the target:", "",
              "| case | input | maps | people found | decode ms (median) | decode CPU ms (median) | "
              "target ms | met |",
@@ -176,7 +176,3 @@ def decode_table(repeat: int = 200, images_dir: str | Path | None = None) -> str
             lines += ["", f"{r['case']}, per photo (ms): " +
                       ", ".join(f"{n.rsplit('.', 1)[0]} {ms:.3f}" for n, ms in r["per_photo"].items())]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(decode_table())

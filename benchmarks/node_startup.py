@@ -1,10 +1,12 @@
 """Start-up time of pose_node: process start -> first PersonArray received by another process, with the
 default model (or MODEL=...), while pose_source already publishes the test photos at 10 Hz.
 
-    . .venv/bin/activate && python scripts/node_startup.py [RUNS]      (POSE_MODELS_DIR / POSE_TEST_IMAGES set)
+    . .venv/bin/activate && python benchmarks/node_startup.py [RUNS] [--out bench]    -> bench/node_startup.md
+        (POSE_MODELS_DIR / POSE_TEST_IMAGES set)
 """
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -45,9 +47,13 @@ def once(images: str, params: list[str]) -> float:
     return got[0] - t0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from pose_core.defaults import DEFAULT_MODEL
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="?", type=int, default=3, help="node starts (median)")
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="folder for node_startup.md")
+    args = ap.parse_args(argv)
+    runs = args.runs
     model = os.environ.get("MODEL", DEFAULT_MODEL)
     config = ROOT / "config"
     params = ["--params-file", str(config / "pose_node.yaml")]
@@ -56,8 +62,15 @@ def main() -> int:
     rclpy.init()
     times = [once(os.environ["POSE_TEST_IMAGES"], params) for _ in range(runs)]
     rclpy.shutdown()
-    print(f"pose_node start-up ({model}): process start -> first PersonArray: "
-          + ", ".join(f"{t:.2f}" for t in times) + f" s; median {statistics.median(times):.2f} s")
+    each = ", ".join(f"{t:.2f}" for t in times)
+    print(f"pose_node start-up ({model}): process start -> first PersonArray: {each} s; "
+          f"median {statistics.median(times):.2f} s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "node_startup.md").write_text(
+        "pose_node start-up: process start -> first PersonArray received by another process, pose_source "
+        "already publishing the photos at 10 Hz.\n\n| model | start-ups | each s | median s |\n|---|---:|---|---:|\n"
+        f"| {model} | {runs} | {each} | {statistics.median(times):.2f} |\n")
+    print(f"table written to {args.out / 'node_startup.md'}")
     return 0
 
 
