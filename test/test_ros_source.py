@@ -11,7 +11,7 @@ pytest.importorskip("rclpy")
 from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from pose_ros.frames import list_images  # noqa: E402
+from pose_core.frame_sources import list_images  # noqa: E402
 from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr  # noqa: E402
 from pose_ros.messages import stamp_seconds  # noqa: E402
 from pose_ros.testing import start_node, stop  # noqa: E402
@@ -62,7 +62,7 @@ def test_source_with_missing_input_exits_non_zero(tmp_path):
 def test_frames_from_a_video_file_and_looping(tmp_path):
     import numpy as np
 
-    from pose_ros.frames import iter_frames
+    from pose_core.frame_sources import iter_frames
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
     assert writer.isOpened()
