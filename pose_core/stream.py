@@ -186,6 +186,7 @@ class FramePipeline:
         """image: (H, W, 3|4) or (H, W) array, channels in `color` order ('bgr' or 'rgb') -> (people,
         timing dict with the estimator's ms under 'total')."""
         people, timing = self.stream.estimate(image, color=color, return_timing=True)
+        # The user's thresholds, per stream (the estimator's own cuts - codec threshold, letterbox - came first).
         people = [p for p in people if p.score >= self.min_person_score]
         for p in people:
             p.drop_keypoints(p.keypoints[:, 2] < self.min_keypoint_score)
