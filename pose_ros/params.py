@@ -15,7 +15,8 @@ try:
 except ImportError:          # older rclpy: a typed parameter without a value reads as None
     ParameterUninitializedException = ()
 
-from pose_core.defaults import DEFAULT_MODEL, STREAM_DEFAULTS as S
+from pose_core.defaults import DEFAULT_MODEL
+from pose_core.defaults import STREAM_DEFAULTS as S
 
 
 @dataclass(frozen=True)
