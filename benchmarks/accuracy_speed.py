@@ -58,7 +58,6 @@ def coco_ap(est, labelled: Path) -> dict:
     layout = ground_truth_layout(coco, None)
     results = []
     for img in coco.loadImgs(coco.getImgIds()):
-        est.reset()
         results += to_results(img["id"], est(read_image(labelled / "images" / img["file_name"])), layout)
     with contextlib.redirect_stdout(io.StringIO()):
         return evaluate_keypoints(coco, results)
@@ -90,7 +89,7 @@ def model_rows(names, labelled, images, repeat, threads):
         est = load(name, threads=threads)
         stats = coco_ap(est, labelled)
         found = {n: len(load(name, threads=threads)(f)) for n, f in frames.items()}
-        ms = {n: median_ms(lambda f=f: (est.reset(), est(f)), repeat) for n, f in frames.items()}
+        ms = {n: median_ms(lambda f=f: est(f), repeat) for n, f in frames.items()}     # stateless: no reset
         lines.append(f"| {name} | {stats['AP']:.3f} | {stats['AP50']:.3f} | {stats['AR']:.3f} | {ms[1]:.1f} | "
                      f"{ms[3]:.1f} | {ms[6]:.1f} | {found[1]}/{found[3]}/{found[6]} | "
                      f"{found[6] / ms[6] * 1000:.0f} |")

@@ -5,6 +5,10 @@
 
 Optional flip test and multi-scale averaging work on the maps (before decoding), for codecs that can
 mirror and average their maps.
+
+Stateless: each call depends on its image (and arguments) only. What carries from one frame of a video to
+the next (a single-pose model's crop around the last pose) is the stream layer's (pose_core.stream), which
+passes the crop in: `estimate(frame, crop=box)`.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 class PoseEstimator:
     def __init__(self, runtime: Runtime, preprocessor: Preprocessor, codec: Codec, name: str = "",
                  flip_test: bool = False, scales: tuple[float, ...] = (1.0,), max_pixels: int = MAX_PIXELS,
-                 crop_tracking: bool = False):
+                 supports_crop_tracking: bool = False):
         self.runtime, self.preprocessor, self.codec = runtime, preprocessor, codec
         self.layout = codec.layout
         self.name = name
@@ -44,22 +48,19 @@ class PoseEstimator:
         self.max_pixels = max_pixels
         if self.scales != (1.0,) and runtime.fixed_input_size is not None:
             raise ValueError(f"{name}: multi-scale needs a model that accepts any input size")
-        # Single-pose models on a stream: the next input is a crop around the last pose (MoveNet's recipe).
-        self.crop_tracker = None
-        if crop_tracking:
-            from pose_core.crop_tracking import MoveNetCropTracker
-            self.crop_tracker = MoveNetCropTracker()
+        # The zoo entry says `crop_tracking: true`: a stream may feed this model crops around the last pose
+        # (pose_core.stream.CropTrackingStream). A property of the model, not stream state.
+        self.supports_crop_tracking = bool(supports_crop_tracking)
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_zoo(cls, name: str, *, runtime: str | None = None, device: str = "cpu",
                  threads: int | None = None, input_size: tuple[int, int] | str | None = None,
                  models_dir: str | Path | None = None, download: bool = False, verify: bool = False,
-                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,), crop_tracking: bool = False,
-                 **codec_options) -> "PoseEstimator":
+                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,), **codec_options) -> "PoseEstimator":
         """name: a zoo name or an exported model's folder/model.yaml. input_size: (w, h), "WxH",
         "native" (the image's own size, rounded up to the stride) or None (the entry's default).
-        crop_tracking: for single-pose models on a video stream (entries with `crop_tracking: true`)."""
+        Crop tracking on a video stream (entries with `crop_tracking: true`): pose_core.stream."""
         spec = zoo.get_spec(name)
         if flip_test:                 # before loading anything
             check_flip_test(codec_class(spec.codec.get("name", "")), spec.name)
@@ -86,10 +87,8 @@ class PoseEstimator:
                                                                            spec.codec.get("stride", 1))))
         log.info("loaded %s: %s runtime on %s, input %s", spec.name, kind, rt.device,
                  "native" if size is None else "%dx%d" % size)
-        if crop_tracking and not spec.extra.get("crop_tracking"):
-            raise ValueError(f"{spec.name} does not support crop tracking (single-pose models only)")
         return cls(rt, pre, codec, name=spec.name, flip_test=flip_test, scales=scales,
-                   crop_tracking=crop_tracking)
+                   supports_crop_tracking=bool(spec.extra.get("crop_tracking")))
 
     from_file = from_zoo
 
@@ -97,15 +96,20 @@ class PoseEstimator:
     def __call__(self, image: np.ndarray, color: str = "bgr") -> list[Person]:
         return self.estimate(image, color=color)
 
-    def estimate(self, image: np.ndarray, color: str = "bgr", return_timing: bool = False):
+    def estimate(self, image: np.ndarray, color: str = "bgr", return_timing: bool = False,
+                 crop: tuple[int, int, int, int] | None = None):
+        """People in `image` (original pixels), and with return_timing the ms of each step.
+        crop: a square (x0, y0, x1, y1) in image pixels, possibly reaching outside it: the network sees only
+        that box (zeros outside the image), with no flip test or scales - a single-pose model following a
+        person on a stream (pose_core.stream.CropTrackingStream proposes the box)."""
         t0 = time.perf_counter()
         bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
         h, w = bgr.shape[:2]
         base_w, base_h = self.preprocessor.target_size(w, h)
         runs = []  # (tensor, transform, flipped)
-        if self.crop_tracker is not None:
+        if crop is not None:
             from pose_core.crop_tracking import crop_input
-            runs.append((*crop_input(self.preprocessor, bgr, self.crop_tracker.crop_for(bgr.shape)), False))
+            runs.append((*crop_input(self.preprocessor, bgr, crop), False))
         for s in self.scales if not runs else ():
             size = None if s == 1.0 else _scaled(base_w, base_h, s, self.preprocessor.size_multiple)
             check_network_size(*(size or (base_w, base_h)), s)
@@ -126,23 +130,16 @@ class PoseEstimator:
             # A keypoint decoded in the letterbox padding is a guess outside the photo: not detected.
             x, y = p.keypoints[:, 0], p.keypoints[:, 1]
             seen &= (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
-            p.keypoints[~seen] = 0.0
+            p.drop_keypoints(~seen)
             if p.box is not None:
                 (x0, y0), (x1, y1) = transform.to_image(np.asarray(p.box, np.float32).reshape(2, 2))
                 p.box = (float(x0), float(y0), float(x1), float(y1))
-        if self.crop_tracker is not None:
-            self.crop_tracker.update(people[0] if people else None)
         t3 = time.perf_counter()
         if not return_timing:
             return people
         ms = lambda a, b: (b - a) * 1000.0  # noqa: E731
         return people, {"preprocess": ms(t0, t1), "network": ms(t1, t2), "decode": ms(t2, t3),
                         "total": ms(t0, t3)}
-
-    def reset(self) -> None:
-        """Forget stream state (crop tracking) before an unrelated image or a new video."""
-        if self.crop_tracker is not None:
-            self.crop_tracker.reset()
 
     def describe(self) -> str:
         return f"{self.name} ({self.layout.name}) - {self.runtime.describe()}"

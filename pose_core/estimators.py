@@ -6,7 +6,9 @@
 
 A pose model (zoo entry or exported folder) gives a PoseEstimator; a pipeline name (pose_core/zoo/
 topdown.yaml, or `topdown:DETECTOR+POSE_MODEL`) gives a TopDownEstimator. Both take an image and return
-people in its pixels, and both have reset() for streams and describe() for logs.
+people in its pixels, and both have describe() for logs. Both are stateless; on a stream (stream=True, or
+crop_tracking=True) the result is a pose_core.stream.EstimatorStream over the estimator: it reads like an
+estimator and holds what one video carries from frame to frame (reset(), fork() for another camera).
 """
 from __future__ import annotations
 
@@ -25,18 +27,21 @@ def load_estimator(name: str, *, runtime: str | None = None, device: str = "cpu"
                    crop_tracking: bool = False, stream: bool = False, detect_every: int | None = None,
                    **codec_options):
     """stream: frames of one video follow each other (top-down pipelines then detect every N frames and
-    track crops in between; detect_every overrides the pipeline's N). Other arguments as
-    PoseEstimator.from_zoo; for a pipeline, runtime/input_size/codec_options apply to its pose model."""
+    track crops in between; detect_every overrides the pipeline's N). crop_tracking: single-pose models on a
+    stream crop each frame around the last pose (implies stream). Other arguments as PoseEstimator.from_zoo;
+    for a pipeline, runtime/input_size/codec_options apply to its pose model."""
+    from pose_core.stream import open_stream
+
     pipeline = zoo.get_pipeline(name)
     if pipeline is None:
-        return PoseEstimator.from_zoo(name, runtime=runtime, device=device, threads=threads,
-                                      input_size=input_size, models_dir=models_dir, download=download,
-                                      verify=verify, flip_test=flip_test, scales=scales,
-                                      crop_tracking=crop_tracking, **codec_options)
+        est = PoseEstimator.from_zoo(name, runtime=runtime, device=device, threads=threads,
+                                     input_size=input_size, models_dir=models_dir, download=download,
+                                     verify=verify, flip_test=flip_test, scales=scales, **codec_options)
+        return open_stream(est, crop_tracking=crop_tracking) if stream or crop_tracking else est
     from pose_core.detectors import load_detector
     from pose_core.topdown import TopDownEstimator
 
-    if crop_tracking:
+    if crop_tracking:             # before loading anything (open_stream says the same)
         raise ValueError(f"{name}: crop tracking is for single-pose models; a pipeline tracks its crops itself "
                          f"on a stream (detect_every)")
     if tuple(scales) != (1.0,):
@@ -51,4 +56,5 @@ def load_estimator(name: str, *, runtime: str | None = None, device: str = "cpu"
     options = dict(pipeline.options)
     if detect_every is not None:
         options["detect_every"] = int(detect_every)
-    return TopDownEstimator(detector, pose, name=pipeline.name, flip_test=flip_test, stream=stream, **options)
+    est = TopDownEstimator(detector, pose, name=pipeline.name, flip_test=flip_test, **options)
+    return open_stream(est) if stream else est

@@ -8,6 +8,14 @@ import numpy as np
 from pose_core.layouts import KeypointLayout
 
 
+def drop_keypoints(keypoints: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mark the masked rows of a (K, 3) keypoint array "not detected", in place: the package-wide (0, 0, 0)
+    (see msg/Keypoint.msg). The one way every layer (codec threshold, letterbox check, score filter) drops
+    a keypoint, so "not detected" means the same everywhere."""
+    keypoints[np.asarray(mask, bool)] = 0.0
+    return keypoints
+
+
 @dataclass
 class Person:
     """keypoints: (K, 3) float32 rows of (x, y, score) in the layout's order. Coordinates are in
@@ -23,6 +31,10 @@ class Person:
 
     def __post_init__(self):
         self.keypoints = np.asarray(self.keypoints, np.float32).reshape(self.layout.num_keypoints, 3)
+
+    def drop_keypoints(self, mask: np.ndarray) -> None:
+        """Mark the masked keypoints not detected (pose_core.people.drop_keypoints)."""
+        drop_keypoints(self.keypoints, mask)
 
     @property
     def visible(self) -> np.ndarray:

@@ -7,9 +7,10 @@ Why: a bottom-up or multi-pose network sees every person at the whole image's re
 occluded and crowded people get few pixels. Here each person fills the single-pose network's input.
 The crops of one frame run as ONE batched network call where the runtime accepts a batch.
 
-On a stream (`stream=True`), the detector runs every `detect_every` frames, whenever a tracked person is
-lost, and on the first frame; in between, each person's crop comes from their keypoints in the last
-frame (MoveNet's crop recipe, one crop per person), so most frames cost only the pose network.
+Stateless: each call depends on its image only. On a stream (pose_core.stream.TopDownStream, which keeps the
+last frame's keypoints) the detector runs every `detect_every` frames, whenever a tracked person is lost, and
+on the first frame; in between, `track(frame, tracks)` takes each person's crop from their keypoints in the
+last frame (MoveNet's crop recipe, one crop per person), so most frames cost only the pose network.
 """
 from __future__ import annotations
 
@@ -36,11 +37,12 @@ class TopDownEstimator:
     margin: crops are the box grown to the pose input's aspect ratio, times this factor (context around
     the person, as single-pose models were trained with). keypoint_threshold: keypoints above it count
     towards the person's score (box score x mean of those keypoint scores). score_threshold: people
-    below it are dropped. max_people: at most this many boxes per frame go to the pose model."""
+    below it are dropped. max_people: at most this many boxes per frame go to the pose model. detect_every:
+    this pipeline's default for its streams (pose_core.stream.TopDownStream)."""
 
     def __init__(self, detector: PersonDetector, pose: PoseEstimator, name: str = "", margin: float = 1.25,
                  flip_test: bool = False, keypoint_threshold: float = 0.2, score_threshold: float = 0.1,
-                 max_people: int = 20, stream: bool = False, detect_every: int = 1,
+                 max_people: int = 20, detect_every: int = 1,
                  letterbox: bool = True, max_pixels: int = MAX_PIXELS):
         if not getattr(pose.codec, "single_person", False):
             raise ValueError(f"{pose.name} is not a single-pose model; a top-down pipeline needs one "
@@ -56,14 +58,12 @@ class TopDownEstimator:
         self.keypoint_threshold = float(keypoint_threshold)
         self.score_threshold = float(score_threshold)
         self.max_people = int(max_people)
-        self.stream = stream
         self.detect_every = int(detect_every)
         self.max_pixels = max_pixels
         self.input_size = pose.preprocessor.input_size          # (w, h) of every crop
         self.batched = _accepts_batches(pose)
         self._torso_idx = [self.layout.index(n) for n in _TORSO] if all(
             n in self.layout.keypoints for n in _TORSO) else None
-        self.reset()
 
     @property
     def runtime(self):
@@ -76,48 +76,42 @@ class TopDownEstimator:
         return self.estimate(image, color=color)
 
     def estimate(self, image: np.ndarray, color: str = "bgr", return_timing: bool = False):
+        people, timing, _ = self.track(image, None, color)
+        return (people, timing) if return_timing else people
+
+    def track(self, image: np.ndarray, tracks: list[np.ndarray] | None, color: str = "bgr"):
+        """One frame of a stream -> (people, timing, detected). tracks: the last frame's keypoints, one (K, 3)
+        per person: each crop comes from them, and the detector runs only when a tracked person is lost.
+        None or []: the detector runs. detected: whether it ran."""
         t0 = time.perf_counter()
         bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
         timing = {"detect": 0.0, "network": 0.0, "preprocess": 0.0, "decode": 0.0}
         people = None
-        if self.stream and bgr.shape[:2] != self._shape:      # another resolution: another stream
-            self._tracks, self._frame, self._shape = [], 0, bgr.shape[:2]
-        if self.stream and self._tracks and self._frame % self.detect_every != 0:
-            people = self._from_boxes(bgr, self._boxes_from_tracks(), timing, grow=False)
+        if tracks:
+            people = self._from_boxes(bgr, self._boxes_from_tracks(tracks), timing, grow=False)
             # A person the crops lost (left, occluded, or the crop drifted off the torso): look again
             # with the detector on this frame.
-            if len(people) < len(self._tracks) or not all(self._trackable(p) for p in people):
+            if len(people) < len(tracks) or not all(self._trackable(p) for p in people):
                 people = None
-        if people is None:
+        detected = people is None
+        if detected:
             t = time.perf_counter()
             boxes = self.detector(bgr)[: self.max_people]
-            self.detector_runs += 1
             timing["detect"] = (time.perf_counter() - t) * 1000.0
             people = self._from_boxes(bgr, boxes, timing, grow=True)
         people = _suppress_duplicates(people)
-        if self.stream:
-            self._frame += 1
-            self._tracks = [p.keypoints.copy() for p in people]
         timing["total"] = (time.perf_counter() - t0) * 1000.0
-        return (people, timing) if return_timing else people
+        return people, timing, detected
 
     def estimate_in_boxes(self, image: np.ndarray, boxes: list[PersonBox], color: str = "bgr") -> list[Person]:
         """Pose of the person in each given box (your own detector's, e.g. from another ROS node), in image
-        pixels; boxes under 2 pixels are skipped. Stateless: stream tracking is not touched."""
+        pixels; boxes under 2 pixels are skipped."""
         bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
         return self._from_boxes(bgr, list(boxes), {"preprocess": 0.0, "network": 0.0, "decode": 0.0}, grow=True)
 
-    def reset(self) -> None:
-        """Forget stream state before an unrelated image or a new video."""
-        self._frame = 0
-        self._tracks: list[np.ndarray] = []
-        self._shape: tuple[int, int] | None = None
-        self.detector_runs = 0          # frames on which the detector ran since the last reset
-
     def describe(self) -> str:
-        mode = f", detect every {self.detect_every} frames" if self.stream and self.detect_every > 1 else ""
         return (f"{self.name} ({self.layout.name}) - detector {self.detector.runtime.describe()}, "
-                f"pose {self.pose.runtime.describe()}{'' if self.batched else ', unbatched'}{mode}")
+                f"pose {self.pose.runtime.describe()}{'' if self.batched else ', unbatched'}")
 
     # ------------------------------------------------------------------ steps
     def _trackable(self, person: Person) -> bool:
@@ -125,9 +119,9 @@ class TopDownEstimator:
         return self._torso_idx is None or box_from_keypoints(
             person.keypoints, self._torso_idx, self.keypoint_threshold) is not None
 
-    def _boxes_from_tracks(self) -> list[PersonBox]:
+    def _boxes_from_tracks(self, tracks: list[np.ndarray]) -> list[PersonBox]:
         boxes = []
-        for kps in self._tracks:
+        for kps in tracks:
             box = box_from_keypoints(kps, self._torso_idx, self.keypoint_threshold) if self._torso_idx else None
             if box is None:           # no torso to centre on: the keypoints' own extent
                 seen = kps[:, 2] > self.keypoint_threshold

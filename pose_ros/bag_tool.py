@@ -48,7 +48,7 @@ def write_images(out: Path, source: str, topic: str = "/image", rate: float = 10
     from rosbags.rosbag2 import StoragePlugin, Writer
     from sensor_msgs.msg import Image
 
-    from pose_ros.frames import iter_frames
+    from pose_core.frame_sources import iter_frames
     from pose_ros.image_conv import numpy_to_image
     from pose_ros.messages import make_stamp
 

@@ -1,4 +1,4 @@
-"""Several cameras, one model: each camera's topics and its own view of the shared estimator. ROS-free.
+"""Several cameras, one model: each camera's topics and its own stream over the shared estimator. ROS-free.
 
 With `image_topics` unset the node has one camera on today's topics (`image_topic`, `poses_topic`, ...
 relative names, remapped as usual). With `image_topics` every camera lives in the namespace of its image
@@ -7,8 +7,9 @@ inputs `/front/image_raw/compressed` (compressed:=true), `/front/depth`, `/front
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
+
+from pose_core.stream import open_stream
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,8 @@ def plan_cameras(p: dict) -> list[CameraTopics]:
 
 
 def camera_view(estimator):
-    """This camera's view of the loaded estimator: the networks (runtimes, detector, decoder) are the SAME
-    objects - one model in memory - while the per-stream state (a top-down pipeline's tracked crops and
-    detection counter, a single-pose model's crop tracker) is the camera's own, starting fresh. All of an
-    estimator's stream state lives in its own attributes (reset() rebinds them), so a shallow copy separates
-    it."""
-    view = copy.copy(estimator)
-    tracker = getattr(estimator, "crop_tracker", None)
-    if tracker is not None:
-        view.crop_tracker = copy.copy(tracker)
-    view.reset()
-    return view
+    """This camera's stream over the loaded estimator (or stream, whose settings it keeps): the networks
+    (runtimes, detector, decoder) are the SAME objects - one model in memory - while the per-stream state (a
+    top-down pipeline's tracked crops and detection counter, a single-pose model's crop tracker) is the
+    camera's own, starting fresh (pose_core.stream)."""
+    return open_stream(estimator)

@@ -16,6 +16,7 @@ except ImportError:          # older rclpy: a typed parameter without a value re
     ParameterUninitializedException = ()
 
 from pose_core.defaults import DEFAULT_MODEL
+from pose_core.defaults import STREAM_DEFAULTS as S
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ POSE_NODE_PARAMS: dict[str, Param] = {
                              "person is lost), crop from tracked keypoints in between; 0 = the pipeline's "
                              "default, 1 = every frame", (0, 1000)),
     # results
-    "min_person_score": Param(0.1, "drop people scoring below this", (0.0, 1.0)),
-    "min_keypoint_score": Param(0.0, "keypoints below this are reported as not detected (score 0)", (0.0, 1.0)),
+    "min_person_score": Param(S["min_person_score"], "drop people scoring below this", (0.0, 1.0)),
+    "min_keypoint_score": Param(S["min_keypoint_score"], "keypoints below this are reported as not detected "
+                                "(score 0)", (0.0, 1.0)),
     "max_pixels": Param(50_000_000, "reject larger input images (bad input guard)", (1, 500_000_000)),
     # topics and QoS (read-only)
     "image_topic": Param("image", "sensor_msgs/Image input; the compressed input is <image_topic>/compressed",
@@ -63,12 +65,14 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     # features
     "publish_markers": Param(True, "publish the MarkerArray"),
     "publish_annotated": Param(True, "publish the annotated image"),
-    "tracking": Param(True, "stable person ids across frames (OKS assignment)"),
-    "tracking_min_similarity": Param(0.3, "minimum keypoint similarity (OKS) to continue a track", (0.0, 1.0)),
-    "tracking_max_age": Param(10, "frames a lost track is kept before its id retires", (0, 1000)),
-    "smoothing": Param(False, "One-Euro smoothing of tracked keypoints"),
-    "smoothing_min_cutoff": Param(1.0, "One-Euro minimum cutoff frequency (Hz)", (0.01, 100.0)),
-    "smoothing_beta": Param(0.05, "One-Euro speed coefficient", (0.0, 10.0)),
+    "tracking": Param(S["tracking"], "stable person ids across frames (OKS assignment)"),
+    "tracking_min_similarity": Param(S["tracking_min_similarity"], "minimum keypoint similarity (OKS) to continue "
+                                     "a track", (0.0, 1.0)),
+    "tracking_max_age": Param(S["tracking_max_age"], "frames a lost track is kept before its id retires", (0, 1000)),
+    "smoothing": Param(S["smoothing"], "One-Euro smoothing of tracked keypoints"),
+    "smoothing_min_cutoff": Param(S["smoothing_min_cutoff"], "One-Euro minimum cutoff frequency (Hz)",
+                                  (0.01, 100.0)),
+    "smoothing_beta": Param(S["smoothing_beta"], "One-Euro speed coefficient", (0.0, 10.0)),
     "depth": Param(False, "lift keypoints to 3D from aligned depth + CameraInfo", read_only=True),
     "depth_window": Param(5, "side of the pixel window for the median depth per keypoint", (1, 31)),
     "depth_max_dt": Param(0.05, "max |stamp difference| (s) between a colour frame and its depth frame",

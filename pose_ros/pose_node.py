@@ -45,6 +45,7 @@ from pose_core.draw import draw_people
 from pose_core.errors import ImageError, PoseError
 from pose_core import estimators, quiet
 from pose_core.lift3d import check_intrinsics, depth_to_metres, scale_intrinsics
+from pose_core.stream import DepthFrame, FramePipeline, nearest_in_time
 from pose_core.tracking import PoseTracker
 from pose_ros.cameras import CameraTopics, camera_view, plan_cameras
 from pose_ros.image_conv import (check_image_msg, compressed_to_bgr, image_msg_to_bgr, image_to_numpy,
@@ -54,7 +55,6 @@ from pose_ros.markers import people_to_markers
 from pose_ros.messages import people_to_msg, stamp_seconds
 from pose_msgs.msg import PersonArray
 from pose_ros.params import MODEL_PARAMS, POSE_NODE_PARAMS, declare, values
-from pose_ros.pipeline import DepthFrame, FramePipeline, nearest_in_time
 from pose_ros.shutdown import SignalExit, init_ros
 from pose_ros.stats import NodeStats, process_rss_mb
 from pose_ros.transport import TransportCheck
@@ -69,7 +69,7 @@ class Frame:
 
 @dataclass
 class Camera:
-    """One camera: its topics, its pipeline (its own view of the shared model, its own tracker), its depth
+    """One camera: its topics, its pipeline (its own stream over the shared model, its own tracker), its depth
     inputs, publishers and counters."""
     topics: CameraTopics
     pipeline: FramePipeline
@@ -83,7 +83,8 @@ class Camera:
 
 
 def load_estimator(p: dict):
-    """PoseEstimator or top-down pipeline; frames form a stream (pipelines track crops between detections)."""
+    """A stream (pose_core.stream) over a PoseEstimator or top-down pipeline: pipelines track crops between
+    detections, single-pose models with crop_tracking crop around the last pose."""
     return estimators.load_estimator(p["model"], runtime=p["runtime"] or None, device=p["device"],
                                      threads=p["threads"] or None, input_size=p["input_size"] or None,
                                      crop_tracking=p["crop_tracking"], stream=True,
@@ -100,7 +101,7 @@ class PoseNode(LifecycleNode):
         self.mailbox: LatestMailboxes | None = None        # one slot per camera, while configured
         self._lock = threading.Lock()          # guards self.estimator/self.cameras swaps and self.p updates
         self.estimator = None                  # the ONE model: loaded in on_configure, freed in on_cleanup
-        self.cameras: list[Camera] = []        # each with its own view of self.estimator
+        self.cameras: list[Camera] = []        # each with its own stream over self.estimator
         self._tracker_config = None
         self._next_ids: dict[str, int] = {}    # per camera: ids continue across tracker rebuilds (never reused)
         self._reloading: str | None = None     # the model being loaded, for diagnostics
@@ -307,8 +308,8 @@ class PoseNode(LifecycleNode):
                 self._reloading = None
             with self._lock:
                 self.estimator = estimator
-                for cam in self.cameras:                # each camera: a fresh view of the new model
-                    cam.pipeline.estimator = camera_view(estimator)
+                for cam in self.cameras:                # each camera: a fresh stream over the new model
+                    cam.pipeline.stream = camera_view(estimator)
                     if cam.pipeline.tracker is not None:
                         cam.pipeline.tracker.reset()
             self.get_logger().info(f"model switched: {estimator.describe()}")
@@ -332,7 +333,6 @@ class PoseNode(LifecycleNode):
         for cam in self.cameras:
             pl = cam.pipeline
             pl.min_person_score, pl.min_keypoint_score = self.p["min_person_score"], self.p["min_keypoint_score"]
-            pl.estimator.max_pixels = self.p["max_pixels"]     # one limit: the parameter, also in the estimator
             pl.depth_window = self.p["depth_window"]
             if new_trackers:
                 key = cam.topics.image
@@ -380,7 +380,7 @@ class PoseNode(LifecycleNode):
             if self.estimator is None:       # cleaned up meanwhile
                 return
             people, timing = pipeline.process(bgr, stamp_seconds(msg.header.stamp), depth)
-        est = pipeline.estimator
+        est = pipeline.stream
         cam.pub_poses.publish(people_to_msg(people, msg.header, est.layout.name, est.name, w, h))
         done = time.monotonic()
         self.stats.processed.tick(done)

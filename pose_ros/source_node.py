@@ -18,8 +18,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from pose_core.errors import ImageError
+from pose_core.frame_sources import describe, iter_frames
 from pose_core.quiet import quiet_tensorflow
-from pose_ros.frames import describe, iter_frames
 from pose_ros.image_conv import bgr_to_compressed, numpy_to_image
 from pose_ros.params import Param, declare, descriptor, values
 from pose_ros.shutdown import SignalExit, init_ros

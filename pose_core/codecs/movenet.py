@@ -12,7 +12,7 @@ import numpy as np
 
 from pose_core.codecs.base import Codec
 from pose_core.layouts import KeypointLayout
-from pose_core.people import Person
+from pose_core.people import Person, drop_keypoints
 
 
 def _to_pixels(normalised: np.ndarray, size: int) -> np.ndarray:
@@ -26,8 +26,8 @@ def _keypoints_to_pixels(yxs: np.ndarray, input_size: tuple[int, int], keypoint_
     the package-wide convention for 'not detected'."""
     w, h = input_size
     kps = np.stack([_to_pixels(yxs[:, 1], w), _to_pixels(yxs[:, 0], h), yxs[:, 2]], axis=1).astype(np.float32)
-    kps[kps[:, 2] < keypoint_threshold] = 0.0
-    return kps
+    # The model's own confidence cut (the codec's keypoint_threshold), made where the scores are decoded.
+    return drop_keypoints(kps, kps[:, 2] < keypoint_threshold)
 
 
 class _MoveNetCodec(Codec):

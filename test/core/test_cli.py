@@ -120,3 +120,54 @@ def _frames(path) -> list[np.ndarray]:
 def test_video_on_a_missing_source_is_one_line(tmp_path):
     r = pose("video", tmp_path / "nope.mp4")
     assert r.returncode == 1 and len(_error_lines(r.stderr)) == 1
+
+
+def test_video_tracks_ids_and_filters_scores_like_the_node(images_dir, tmp_path):
+    """`pose video` goes through the node's stream layer: a still photo as a video keeps every person's id
+    on every frame (ids drawn above each person), and the score flags drop keypoints and people."""
+    src = tmp_path / "still.avi"
+    frame = cv2.imread(str(images_dir / "p3.jpg"))
+    h, w = frame.shape[:2]
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+    for _ in range(4):
+        writer.write(frame)
+    writer.release()
+    model = ("--model", "tf-pose/mobilenet_v2_small")
+    out, js = tmp_path / "out.avi", tmp_path / "people.jsonl"
+    r = pose("video", src, *model, "--out", out, "--json", js, "--min-person-score", "0")
+    assert r.returncode == 0, r.stderr[-2000:]
+    frames = [json.loads(line) for line in js.read_text().splitlines()]
+    assert [f["frame"] for f in frames] == [0, 1, 2, 3]
+    ids = [sorted(p["id"] for p in f["people"]) for f in frames]
+    assert len(ids[0]) >= 2 and ids[0] == list(range(len(ids[0]))), ids
+    assert all(i == ids[0] for i in ids), f"ids changed on a still photo: {ids}"
+    # The id label sits just above each person's topmost keypoint, where no skeleton is drawn.
+    drawn = _frames(out)[0].astype(np.int16)
+    first = _frames(src)[0].astype(np.int16)
+    labelled = 0
+    for p in frames[0]["people"]:
+        kps = np.array([k for k in p["keypoints"] if k[2] > 0])
+        x0, y0 = int(kps[:, 0].min()), int(kps[:, 1].min())
+        if y0 >= 16 and x0 + 20 <= w:
+            labelled += np.abs(drawn[y0 - 12:y0 - 5, x0:x0 + 20] - first[y0 - 12:y0 - 5, x0:x0 + 20]).max() > 60
+    assert labelled >= 1
+    # Score filters: a keypoint below --min-keypoint-score is reported as not detected, a person below
+    # --min-person-score is not reported; --no-tracking reports no ids.
+    people = frames[0]["people"]
+    scores = sorted(p["score"] for p in people)
+    kp_scores = sorted(k[2] for p in people for k in p["keypoints"] if k[2] > 0)
+    min_person, min_kp = (scores[0] + scores[-1]) / 2, kp_scores[len(kp_scores) // 2]
+    assert scores[0] < min_person <= 1.0
+    r = pose("video", src, *model, "--out", out, "--json", js, "--no-tracking",
+             "--min-person-score", min_person, "--min-keypoint-score", min_kp)
+    assert r.returncode == 0, r.stderr[-2000:]
+    filtered = [json.loads(line) for line in js.read_text().splitlines()]
+    assert len(filtered) == 4
+    for f in filtered:
+        kept = f["people"]
+        assert 1 <= len(kept) < len(people)
+        assert all(p["score"] >= min_person and p["id"] == -1 for p in kept)
+        for p in kept:
+            for x, y, s in p["keypoints"]:
+                assert s >= min_kp or (x, y, s) == (0, 0, 0)
+        assert sum(s > 0 for p in kept for _, _, s in p["keypoints"]) < len(kp_scores)

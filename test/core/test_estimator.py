@@ -139,7 +139,9 @@ def test_frozen_graph_and_tflite_of_the_same_model_agree(models_dir, photos, mod
 
 def test_crop_tracking_follows_a_small_person_across_a_stream(models_dir, photos):
     person = cv2.resize(photos["apink1.jpg"], (240, 360))
-    est = PoseEstimator.from_zoo("movenet/thunder", models_dir=models_dir, crop_tracking=True)
+    from pose_core.stream import CropTrackingStream
+
+    est = CropTrackingStream(PoseEstimator.from_zoo("movenet/thunder", models_dir=models_dir))
     boxes, hips = [], []
     for step in range(5):
         frame = np.zeros((720, 1280, 3), np.uint8)

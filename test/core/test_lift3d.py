@@ -73,7 +73,7 @@ def test_scale_intrinsics_to_another_resolution():
 
 
 def test_nearest_in_time_matches_depth_by_stamp():
-    from pose_ros.pipeline import nearest_in_time
+    from pose_core.stream import nearest_in_time
     assert nearest_in_time([1.0, 1.033, 1.066], 1.04, 0.02) == 1
     assert nearest_in_time([1.0, 1.033], 1.2, 0.05) is None
     assert nearest_in_time([], 1.0, 1.0) is None

@@ -88,7 +88,8 @@ def test_camera_views_share_the_networks_but_not_the_stream_state(models_dir, im
     b = cv2.imread(str(require(images_dir / "p3.jpg", "p3.jpg")))
     shared = load_estimator(DEFAULT_MODEL, stream=True, detect_every=3)
     va, vb = camera_view(shared), camera_view(shared)
-    assert va.detector is shared.detector and va.pose.runtime is shared.pose.runtime     # one model
+    assert va.estimator is shared.estimator                                              # one model
+    assert va.estimator.detector is shared.estimator.detector and va.runtime is shared.runtime
     got_a, got_b = [], []
     for _ in range(6):                      # interleaved, as the node serves two cameras
         got_a.append(va(a))

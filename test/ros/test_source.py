@@ -11,7 +11,7 @@ pytest.importorskip("rclpy")
 from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from pose_ros.frames import list_images  # noqa: E402
+from pose_core.frame_sources import list_images  # noqa: E402
 from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr  # noqa: E402
 from pose_ros.messages import stamp_seconds  # noqa: E402
 from ros_graph import start_node, stop  # noqa: E402
@@ -57,24 +57,6 @@ def test_source_with_missing_input_exits_non_zero(tmp_path):
                       log_path=tmp_path / "source.log")
     assert proc.wait(timeout=60) != 0
     assert "source not found" in (tmp_path / "source.log").read_text()
-
-
-def test_frames_from_a_video_file_and_looping(tmp_path):
-    import numpy as np
-
-    from pose_ros.frames import iter_frames
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
-    assert writer.isOpened()
-    for i in range(5):
-        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
-    writer.release()
-    frames = list(iter_frames(str(path)))
-    assert len(frames) == 5 and frames[0].shape == (48, 64, 3)
-    assert abs(int(frames[4].mean()) - 160) < 5                  # frames in order
-    looped = iter_frames(str(path), loop=True, size=(32, 24))
-    more = [next(looped) for _ in range(12)]
-    assert len(more) == 12 and more[-1].shape == (24, 32, 3)
 
 
 def test_int_rate_and_int_webcam_index_are_accepted_as_typed_by_launch_and_ros_args(images_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""Frame sources for the source node and the bag writer: an image folder, a video file or a webcam."""
+"""Frame sources for the source node, the bag writer and the CLI: an image folder, a video file or a webcam."""
 from __future__ import annotations
 
 from collections.abc import Iterator
