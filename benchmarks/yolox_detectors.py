@@ -12,6 +12,7 @@ onnxruntime (requirements/dev.txt) for the agreement columns.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -50,13 +51,11 @@ def onnx_person_boxes(onnx_path: Path, images: dict, threads: int) -> dict:
 
 
 def main() -> None:
-    import yaml
-
     from pose_core.convert.yolox_export import calibration_batches, image_paths, import_yolox
     from pose_core.convert.yolox_onnx import convert_yolox_onnx
-    from pose_core.export import export_tflite
     from pose_core.detectors import load_detector
-    from pose_core.zoo import default_models_dir
+    from pose_core.export import export_tflite
+    from pose_core.zoo import ModelFile, default_models_dir, load_spec_file, write_spec_file
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=Path,
@@ -69,15 +68,15 @@ def main() -> None:
     images = {f.name: cv2.imread(str(f)) for f in sorted(args.images.iterdir())
               if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     with tempfile.TemporaryDirectory() as tmp:
-        yaml_path = import_yolox(onnx_path, tmp, ["tflite_fp32", "tflite_int8"], representative=args.images)
+        import_yolox(onnx_path, tmp, ["tflite_fp32", "tflite_int8"], representative=args.images)
         # For comparison: full-integer int8 of the same model (what the import does NOT ship).
         full = Path(tmp) / "full_int8.tflite"
         model = convert_yolox_onnx(onnx_path)
         export_tflite(model, full, "int8", (416, 416),
                       calibration_batches(image_paths(args.images)))
-        entry = yaml.safe_load((Path(tmp) / "model_tflite_int8.yaml").read_text())
-        entry["files"]["tflite"] = {"path": full.name}
-        (Path(tmp) / "full_int8.yaml").write_text(yaml.safe_dump(entry))
+        int8 = load_spec_file(Path(tmp) / "model_tflite_int8.yaml")
+        write_spec_file(dataclasses.replace(int8, files={"tflite": ModelFile(path=full.name)}),
+                        Path(tmp) / "full_int8.yaml")
         threads = args.threads
         rows = [("yolox/nano (zoo fp16 file, NCHW)",
                  load_detector("yolox/nano", models_dir=args.models_dir, threads=threads)),
