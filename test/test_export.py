@@ -129,6 +129,17 @@ def test_zoo_entries_load_in_estimator(exported):
         np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-2)
 
 
+def test_written_entries_are_what_the_zoo_schema_reads_back(exported, tmp_path):
+    import dataclasses
+
+    from pose_core import zoo
+    for yaml_path in exported.yaml_files.values():
+        spec = zoo.load_spec_file(yaml_path)
+        assert spec.to_dict() == yaml.safe_load(yaml_path.read_text())
+        again = zoo.load_spec_file(zoo.write_spec_file(spec, tmp_path / yaml_path.name))
+        assert again == dataclasses.replace(spec, base_dir=tmp_path)
+
+
 def test_two_output_model_keeps_order(tmp_path):
     # DeeperCut: [sigmoid heatmaps (K), locref (2K)] must stay in that order in every format.
     model = build_model("deepercut_resnet50", alpha=0.125, input_size=(SIZE, SIZE))
