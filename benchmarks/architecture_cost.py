@@ -32,8 +32,8 @@ def count_flops(model, input_size) -> int:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from pose_core.export import _concrete_function
-    frozen = convert_variables_to_constants_v2(_concrete_function(model, input_size).get_concrete_function())
+    from pose_core.export.formats import concrete_function
+    frozen = convert_variables_to_constants_v2(concrete_function(model, input_size).get_concrete_function())
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
     prof = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(),

@@ -13,6 +13,7 @@ onnxruntime (requirements/dev.txt) for the agreement columns.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -52,13 +53,11 @@ def onnx_person_boxes(onnx_path: Path, images: dict, threads: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import yaml
-
     from pose_core.convert.yolox_export import calibration_batches, image_paths, import_yolox
     from pose_core.convert.yolox_onnx import convert_yolox_onnx
     from pose_core.detectors import load_detector
     from pose_core.export import export_tflite
-    from pose_core.zoo import default_models_dir
+    from pose_core.zoo import ModelFile, default_models_dir, load_spec_file, write_spec_file
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=Path,
@@ -78,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         model = convert_yolox_onnx(onnx_path)
         export_tflite(model, full, "int8", (416, 416),
                       calibration_batches(image_paths(args.images)))
-        entry = yaml.safe_load((Path(tmp) / "model_tflite_int8.yaml").read_text())
-        entry["files"]["tflite"] = {"path": full.name}
-        (Path(tmp) / "full_int8.yaml").write_text(yaml.safe_dump(entry))
+        int8 = load_spec_file(Path(tmp) / "model_tflite_int8.yaml")
+        write_spec_file(dataclasses.replace(int8, files={"tflite": ModelFile(path=full.name)}),
+                        Path(tmp) / "full_int8.yaml")
         threads = args.threads
         rows = [("yolox/nano (zoo fp16 file, NCHW)",
                  load_detector("yolox/nano", models_dir=args.models_dir, threads=threads)),

@@ -1,7 +1,6 @@
 """Model downloads: progress bar, sha256 check, atomic rename (a partial file never looks complete)."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -12,17 +11,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pose_core.errors import ChecksumError, ModelFileMissingError
+from pose_core.hashing import sha256_of
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path: Path, sha256: str) -> None:

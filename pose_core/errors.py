@@ -31,3 +31,7 @@ class DatasetError(PoseError):
 
 class CheckpointError(PoseError):
     """A weights/checkpoint file that does not match the architecture or is unsafe to load."""
+
+
+class ExportError(PoseError):
+    """A model that cannot be exported as asked (bad format name, no representative data, ...)."""

@@ -59,12 +59,7 @@ class Preprocessor:
         h, w = image_bgr.shape[:2]
         tw, th = size or self.target_size(w, h)
         if self.resize == "letterbox":
-            s = min(tw / w, th / h)
-            nw, nh = max(1, round(w * s)), max(1, round(h * s))
-            px, py = ((tw - nw) // 2, (th - nh) // 2) if self.anchor == "center" else (0, 0)
-            canvas = np.full((th, tw, 3), self.pad_value, np.uint8)
-            canvas[py:py + nh, px:px + nw] = _resize(image_bgr, nw, nh)
-            transform = InputTransform(nw / w, nh / h, px, py)
+            canvas, transform = letterbox(image_bgr, (tw, th), self.pad_value, self.anchor)
         else:
             canvas = _resize(image_bgr, tw, th)
             transform = InputTransform(tw / w, th / h)
@@ -76,6 +71,20 @@ class Preprocessor:
         if self.scale != 1.0 or self.offset != 0.0:
             tensor = tensor * np.float32(self.scale) + np.float32(self.offset)
         return tensor.astype(self.dtype, copy=False), transform
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int], pad_value: int = 0, anchor: str = "center"
+              ) -> tuple[np.ndarray, InputTransform]:
+    """`image` scaled to fit size (w, h) with its aspect ratio kept, on a pad_value canvas of the image's
+    dtype and channel order; anchor: center | top_left. Also the transform back to image pixels."""
+    h, w = image.shape[:2]
+    tw, th = size
+    s = min(tw / w, th / h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    px, py = ((tw - nw) // 2, (th - nh) // 2) if anchor == "center" else (0, 0)
+    canvas = np.full((th, tw, 3), pad_value, image.dtype)
+    canvas[py:py + nh, px:px + nw] = _resize(image, nw, nh)
+    return canvas, InputTransform(nw / w, nh / h, px, py)
 
 
 def _resize(image: np.ndarray, w: int, h: int) -> np.ndarray:

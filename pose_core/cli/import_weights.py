@@ -52,7 +52,8 @@ def add_arguments(parser) -> None:
 
 def _import_tfpose(args) -> Path:
     from pose_core.convert.tfpose import convert_tfpose_graph, parity_error, read_graph_def
-    from pose_core.convert.zoo_entry import sha256_of, write_imported_model
+    from pose_core.convert.zoo_entry import write_imported_model
+    from pose_core.hashing import sha256_of
     from pose_core.models import inference_model
 
     model = convert_tfpose_graph(args.source)
@@ -73,8 +74,8 @@ def _import_tfpose(args) -> Path:
         input_size=(432, 368), resize="stretch", licence="Apache-2.0", source=TFPOSE_SOURCE,
         imported_from=provenance)
     if args.int8 is not None:
-        from pose_core.convert.tflite_mixed import export_tflite_int8_mixed
         from pose_core.convert.zoo_entry import write_tflite_entry
+        from pose_core.export import export_tflite_int8_mixed
 
         tflite = export_tflite_int8_mixed(inference_model(model), args.out / "model_int8.tflite", args.int8,
                                           (432, 368), args.calibration)
@@ -84,7 +85,8 @@ def _import_tfpose(args) -> Path:
 
 def _import_lwopenpose(args) -> Path:
     from pose_core.convert.lwopenpose import convert_lwopenpose_checkpoint
-    from pose_core.convert.zoo_entry import sha256_of, write_imported_model
+    from pose_core.convert.zoo_entry import write_imported_model
+    from pose_core.hashing import sha256_of
 
     model = convert_lwopenpose_checkpoint(args.source)
     return write_imported_model(
@@ -97,7 +99,8 @@ def _import_lwopenpose(args) -> Path:
 
 def _import_openvino(args) -> Path:
     from pose_core.convert.openvino_ir import convert_openvino_ir
-    from pose_core.convert.zoo_entry import sha256_of, write_imported_model
+    from pose_core.convert.zoo_entry import write_imported_model
+    from pose_core.hashing import sha256_of
 
     imported = convert_openvino_ir(args.source)
     bin_path = args.source.with_suffix(".bin")

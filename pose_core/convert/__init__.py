@@ -4,5 +4,4 @@
 - torch_checkpoint.py  PyTorch .pth (zip or legacy) -> numpy, without torch and without running pickled code
 - lwopenpose.py        Lightweight OpenPose state_dict -> models.lightweight_openpose
 - zoo_entry.py         model.keras + model.yaml (zoo format) for PoseEstimator.from_file and the node
-- tflite_mixed.py      int8 TFLite that keeps per-image batch norms float
 """

@@ -5,7 +5,7 @@ pose_core.detectors.load_detector(DIR).
                              representative="photos/")
 
 The TFLite files come from the exporters every model uses: fp32 from pose_core.export.export_tflite, int8
-from its mixed path (pose_core.convert.tflite_mixed): int8 weights and activations except the first two
+from its mixed path (pose_core.export.tflite_mixed): int8 weights and activations except the first two
 stages, kept float32 (pose_core.models.yolox.INT8_FLOAT_PREFIXES says why), float32 input/output,
 calibrated on real photos letterboxed exactly as at inference (pose_core.preprocess.Preprocessor with the
 zoo's preprocess). Each
@@ -14,6 +14,7 @@ terms and of the scores go into its yaml (`export.checks`).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -24,6 +25,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from pose_core.errors import ModelError
+from pose_core.hashing import sha256_of
+from pose_core.zoo import ModelFile, ModelSpec, write_spec_file
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +48,12 @@ def preprocessor(input_size: tuple[int, int] = INPUT_SIZE):
 
 def image_paths(source) -> list[Path]:
     """Images of a representative source: a folder, COCO .json, .txt list or one image; or a list of paths."""
-    from pose_core.export import ExportError, _image_paths
+    from pose_core.export import ExportError
+    from pose_core.export import image_paths as source_images
     if isinstance(source, (list, tuple)):
         paths = [Path(p) for p in source]
     else:
-        paths = _image_paths(Path(source))
+        paths = source_images(Path(source))
     if not paths:
         raise ExportError(f"representative data {source}: no images found")
     return paths
@@ -83,8 +87,7 @@ def output_difference(reference: np.ndarray, got: np.ndarray) -> dict:
 def export_yolox(model, out_dir: str | Path, formats: Iterable[str] = FORMATS, *, representative=None,
                  calibration: int = 100) -> dict[str, tuple[Path, dict]]:
     """{format: (file, checks)} for each TFLite format of the Keras YOLOX `model` (fixed input size)."""
-    from pose_core.convert.tflite_mixed import export_tflite_int8_mixed
-    from pose_core.export import ExportError, export_tflite, run_tflite
+    from pose_core.export import ExportError, export_tflite, export_tflite_int8_mixed, run_tflite
     from pose_core.models.yolox import int8_float_layers
 
     formats = list(dict.fromkeys(formats))
@@ -124,32 +127,15 @@ def export_yolox(model, out_dir: str | Path, formats: Iterable[str] = FORMATS, *
 
 
 def detector_entry(name: str, description: str, tflite: Path, checks: dict, *, input_size, source_sha256: str,
-                   quantization: str) -> dict:
-    from pose_core.export import sha256_of
-    return {
-        "name": name,
-        "task": "detector",
-        "description": description,
-        "codec": dict(CODEC),
-        "input_size": [int(v) for v in input_size],
-        "fixed_input_size": True,
-        "preprocess": dict(PREPROCESS),
-        "default_runtime": "tflite",
-        "files": {"tflite": {"path": tflite.name, "sha256": sha256_of(tflite)}},
-        "licence": "Apache-2.0 (YOLOX, Megvii)",
-        "source": SOURCE,
-        "quantization": quantization,
-        "imported_from": {"sha256": source_sha256, "converter": "pose import yolox"},
-        "export": {"checks": {k: float(f"{v:.3g}") for k, v in checks.items()}},
-    }
-
-
-def _write_yaml(path: Path, entry: dict) -> Path:
-    import yaml
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(yaml.safe_dump(entry, sort_keys=False))
-    os.replace(tmp, path)
-    return path
+                   quantization: str) -> ModelSpec:
+    return ModelSpec(
+        name=name, task="detector", layout="", description=description, codec=dict(CODEC),
+        input_size=tuple(int(v) for v in input_size), fixed_input_size=True, preprocess=dict(PREPROCESS),
+        default_runtime="tflite", files={"tflite": ModelFile(path=tflite.name, sha256=sha256_of(tflite))},
+        licence="Apache-2.0 (YOLOX, Megvii)", source=SOURCE,
+        extra={"quantization": quantization,
+               "imported_from": {"sha256": source_sha256, "converter": "pose import yolox"},
+               "export": {"checks": {k: float(f"{v:.3g}") for k, v in checks.items()}}})
 
 
 def import_yolox(onnx_path: str | Path, out_dir: str | Path, formats: Iterable[str] = ("tflite_fp32",), *,
@@ -157,7 +143,6 @@ def import_yolox(onnx_path: str | Path, out_dir: str | Path, formats: Iterable[s
     """ONNX -> out_dir/model_<fmt>.tflite + model_<fmt>.yaml each, and model.yaml = the first format's.
     Returns model.yaml's path."""
     from pose_core.convert.yolox_onnx import convert_yolox_onnx
-    from pose_core.export import sha256_of
 
     onnx_path = Path(onnx_path)
     model = convert_yolox_onnx(onnx_path)
@@ -177,10 +162,10 @@ def import_yolox(onnx_path: str | Path, out_dir: str | Path, formats: Iterable[s
         entry = detector_entry(f"{base}-{quant}", f"YOLOX-nano person detector imported from {onnx_path.name}, "
                                f"TFLite {what}", path, checks, input_size=input_size,
                                source_sha256=source_sha, quantization=quant)
-        _write_yaml(out / f"model_{fmt}.yaml", entry)
+        write_spec_file(entry, out / f"model_{fmt}.yaml")
         if first is None:
-            first = {**entry, "name": base}
-    return _write_yaml(out / "model.yaml", first)
+            first = dataclasses.replace(entry, name=base)
+    return write_spec_file(first, out / "model.yaml")
 
 
 def build_tflite(onnx_path: str | Path, fmt: str, representative, out_path: str | Path) -> dict:

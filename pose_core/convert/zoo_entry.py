@@ -3,24 +3,16 @@ so PoseEstimator.from_file(DIR) and the node load it like any zoo model, and `po
 (init_weights: DIR/model.keras) can take it further."""
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
-import yaml
-
 from pose_core.errors import ModelError
+from pose_core.hashing import sha256_of
+from pose_core.zoo import ModelFile, ModelSpec, load_spec_file, write_spec_file
 
 log = logging.getLogger(__name__)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_imported_model(training_model, out_dir: str | Path, *, name: str, description: str,
@@ -40,26 +32,17 @@ def write_imported_model(training_model, out_dir: str | Path, *, name: str, desc
     keras_path, tmp_keras = out_dir / "model.keras", out_dir / ".model.tmp.keras"
     infer.save(tmp_keras)
     tmp_keras.replace(keras_path)
-    entry = {
-        "name": name,
-        "description": description,
-        "layout": meta["layout"],
-        "codec": meta["codec"],
-        "input_size": [int(v) for v in input_size],
-        "fixed_input_size": False,
+    spec = ModelSpec(
+        name=name, description=description, layout=meta["layout"], codec=meta["codec"],
+        input_size=tuple(int(v) for v in input_size), fixed_input_size=False,
         # The model normalises inside (pose_core.models contract): it takes RGB 0..255 as is.
-        "preprocess": {"channel_order": "rgb", "scale": 1.0, "offset": 0.0, "resize": resize,
-                       "size_multiple": int(meta["stride"])},
-        "default_runtime": "keras",
-        "files": {"keras": {"path": keras_path.name, "sha256": sha256_of(keras_path)}},
-        "licence": licence,
-        "source": source,
-        "architecture": {"name": meta["architecture"], "params": meta["params"]},
-        "imported_from": imported_from,
-    }
-    yaml_path, tmp_yaml = out_dir / "model.yaml", out_dir / ".model.tmp.yaml"
-    tmp_yaml.write_text(yaml.safe_dump(entry, sort_keys=False))
-    tmp_yaml.replace(yaml_path)
+        preprocess={"channel_order": "rgb", "scale": 1.0, "offset": 0.0, "resize": resize,
+                    "size_multiple": int(meta["stride"])},
+        default_runtime="keras", files={"keras": ModelFile(path=keras_path.name, sha256=sha256_of(keras_path))},
+        licence=licence, source=source,
+        extra={"architecture": {"name": meta["architecture"], "params": meta["params"]},
+               "imported_from": imported_from})
+    yaml_path = write_spec_file(spec, out_dir / "model.yaml")
     log.info("wrote %s and %s", keras_path, yaml_path)
     return yaml_path
 
@@ -68,16 +51,11 @@ def write_tflite_entry(model_yaml: str | Path, tflite_path: str | Path, *, input
                        quantization: str) -> Path:
     """A zoo entry beside model.yaml for a TFLite file of the same model (fixed input size):
     `<tflite stem>.yaml`, same layout/codec/preprocess, runtime tflite."""
-    model_yaml, tflite_path = Path(model_yaml), Path(tflite_path)
-    entry = yaml.safe_load(model_yaml.read_text())
-    entry["name"] = f"{entry['name']}-{quantization}"
-    entry["input_size"] = [int(v) for v in input_size]
-    entry["fixed_input_size"] = True
-    entry["default_runtime"] = "tflite"
-    entry["files"] = {"tflite": {"path": tflite_path.name, "sha256": sha256_of(tflite_path)}}
-    entry["quantization"] = quantization
-    out = tflite_path.with_suffix(".yaml")
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(yaml.safe_dump(entry, sort_keys=False))
-    tmp.replace(out)
-    return out
+    tflite_path = Path(tflite_path)
+    spec = load_spec_file(model_yaml)
+    spec = dataclasses.replace(
+        spec, name=f"{spec.name}-{quantization}", input_size=tuple(int(v) for v in input_size),
+        fixed_input_size=True, default_runtime="tflite",
+        files={"tflite": ModelFile(path=tflite_path.name, sha256=sha256_of(tflite_path))},
+        extra={**spec.extra, "quantization": quantization})
+    return write_spec_file(spec, tflite_path.with_suffix(".yaml"))

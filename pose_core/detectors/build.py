@@ -66,7 +66,7 @@ def built_file(spec, runtime: str | None = None, models_dir: str | Path | None =
     """(runtime kind, path) of the entry's built file: from the cache, else built now and cached.
     representative: calibration images to use instead of the entry's listed photos (a folder, COCO json,
     .txt list or list of paths); the key then holds their actual sha256s."""
-    from pose_core.download import sha256_of
+    from pose_core.hashing import sha256_of
     from pose_core.runtimes.cache import CONVERTER_VERSION, Entry, cache_dir
 
     kind = runtime or spec.default_runtime

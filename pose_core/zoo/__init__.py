@@ -2,10 +2,13 @@
 
 An entry says what a model is (layout, codec, input size, preprocessing) and where its files come from
 (path relative to the models directory, upstream URL, sha256, licence). Exported and imported models carry
-the same schema in a `model.yaml` beside their files, with paths relative to that yaml.
+the same schema in a `model.yaml` beside their files, with paths relative to that yaml. This module owns
+that schema both ways: ModelSpec.from_dict reads it, ModelSpec.to_dict writes it and write_spec_file puts
+it on disk; every writer of a model.yaml goes through them.
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +44,19 @@ class ModelFile:
         return cls(path=d["path"], url=d.get("url", ""), sha256=d.get("sha256", ""),
                    inputs=tuple(d.get("inputs", ())), outputs=tuple(d.get("outputs", ())),
                    extra=tuple(cls.from_dict(e) for e in d.get("extra_files", ())))
+
+    def to_dict(self) -> dict:
+        """The entry's `files:` item that from_dict reads back as this file (empty fields left out)."""
+        d = {"path": self.path}
+        for key in ("url", "sha256"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
+        for key in ("inputs", "outputs"):
+            if getattr(self, key):
+                d[key] = list(getattr(self, key))
+        if self.extra:
+            d["extra_files"] = [e.to_dict() for e in self.extra]
+        return d
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,26 @@ class ModelSpec:
                        extra={k: v for k, v in d.items() if k not in known})
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model entry {name!r} is malformed: {exc!r}") from None
+
+    def to_dict(self) -> dict:
+        """The entry from_dict reads back as this spec (base_dir aside: that is where the yaml lies).
+        Keys in the order a reader expects them; empty optional strings and the default task left out."""
+        d = {"name": self.name}
+        if self.task != "pose":
+            d["task"] = self.task
+        if self.description:
+            d["description"] = self.description
+        if self.task == "pose":
+            d["layout"] = self.layout
+        d.update({"codec": copy.deepcopy(self.codec), "input_size": [int(v) for v in self.input_size],
+                  "fixed_input_size": bool(self.fixed_input_size), "preprocess": copy.deepcopy(self.preprocess),
+                  "default_runtime": self.default_runtime,
+                  "files": {kind: f.to_dict() for kind, f in self.files.items()}})
+        for key in ("licence", "source"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
+        d.update(copy.deepcopy(self.extra))
+        return d
 
     def file_for(self, runtime: str | None = None) -> tuple[str, ModelFile]:
         kind = runtime or self.default_runtime
@@ -191,6 +227,20 @@ def load_spec_file(path: str | Path) -> ModelSpec:
     if not isinstance(d, dict):
         raise ModelError(f"model description {path} is not a mapping")
     return ModelSpec.from_dict(d.get("name", path.parent.name), d, base_dir=path.parent)
+
+
+def write_spec_file(spec: ModelSpec, path: str | Path) -> Path:
+    """Write `spec` as a model description at `path` (its file paths as they are: relative to the yaml's
+    folder). Written under a hidden temporary name beside it and renamed, so a reader never sees half a file
+    and a failed write leaves any earlier file as it was."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def resolve(spec: ModelSpec, runtime: str | None = None, models_dir: Path | None = None,

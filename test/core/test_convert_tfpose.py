@@ -93,7 +93,7 @@ def test_imported_model_finds_the_same_people_as_the_frozen_graph(imported_dir, 
 
 def test_model_yaml_is_a_zoo_entry_with_verified_file(imported_dir):
     from pose_core import zoo
-    from pose_core.convert.zoo_entry import sha256_of
+    from pose_core.hashing import sha256_of
 
     spec = zoo.get_spec(str(imported_dir / "model.yaml"))
     kind, path = zoo.resolve(spec, verify=True)

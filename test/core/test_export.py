@@ -9,7 +9,7 @@ import yaml
 
 keras = pytest.importorskip("keras")
 
-from pose_core.export import (ExportError, _keras_outputs, export_model, fold_batchnorm,  # noqa: E402
+from pose_core.export import (ExportError, export_model, fold_batchnorm, keras_outputs,  # noqa: E402
                               relative_error, run_tflite, tftrt_available)
 from pose_core.models import build_model, inference_model  # noqa: E402
 
@@ -54,7 +54,7 @@ def test_batchnorm_folding_is_exact(model):
             layer.beta.assign(rng.normal(0, 0.2, n).astype(np.float32))
     folded = fold_batchnorm(infer)
     x = _images(1, seed=1)[0]
-    assert relative_error(_keras_outputs(infer, x), _keras_outputs(folded, x)) < 1e-5
+    assert relative_error(keras_outputs(infer, x), keras_outputs(folded, x)) < 1e-5
     assert len(folded.weights) < len(infer.weights)
 
 
@@ -66,10 +66,10 @@ BOUNDS = {"keras": 1e-5, "saved_model": 1e-5, "tflite_fp32": 1e-4, "tflite_fp16"
 @pytest.mark.parametrize("fmt", sorted(BOUNDS))
 def test_format_matches_keras(exported, model, fmt):
     x = _images(1, seed=9)[0]
-    ref = _keras_outputs(inference_model(model), x)
+    ref = keras_outputs(inference_model(model), x)
     path = exported.files[fmt]
     if fmt == "keras":
-        got = _keras_outputs(keras.saving.load_model(path), x)
+        got = keras_outputs(keras.saving.load_model(path), x)
     elif fmt == "saved_model":
         got = _saved_model_outputs(path, x)
     else:
@@ -98,7 +98,7 @@ def test_tftrt_converts_and_matches_keras_where_tensorrt_exists(exported, model)
         assert exported.skipped["tftrt"] == why and why
         pytest.skip(f"needs TensorRT: {why}")
     x = _images(1, seed=9)[0]
-    ref = _keras_outputs(inference_model(model), x)
+    ref = keras_outputs(inference_model(model), x)
     got = _saved_model_outputs(exported.files["tftrt"], x)
     assert [g.shape for g in got] == [r.shape for r in ref]
     err = relative_error(ref, got)
@@ -127,6 +127,17 @@ def test_zoo_entries_load_in_estimator(exported):
     assert len(via_keras) == len(saved)
     for a, b in zip(via_keras, saved):
         np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-2)
+
+
+def test_written_entries_are_what_the_zoo_schema_reads_back(exported, tmp_path):
+    import dataclasses
+
+    from pose_core import zoo
+    for yaml_path in exported.yaml_files.values():
+        spec = zoo.load_spec_file(yaml_path)
+        assert spec.to_dict() == yaml.safe_load(yaml_path.read_text())
+        again = zoo.load_spec_file(zoo.write_spec_file(spec, tmp_path / yaml_path.name))
+        assert again == dataclasses.replace(spec, base_dir=tmp_path)
 
 
 def test_two_output_model_keeps_order(tmp_path):

