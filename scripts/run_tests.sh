@@ -15,7 +15,13 @@ export POSE_LABELLED_DIR=${POSE_LABELLED_DIR:-$ROOT/../shared/data/labelled}
 # Arguments: pytest options and/or test paths (default: the whole test/ folder).
 HAS_PATH=0
 for a in "$@"; do case "$a" in test/*|test) HAS_PATH=1;; esac; done
-if [ "$HAS_PATH" = 1 ]; then CMD=(python -m pytest -q -rs "$@"); else CMD=(python -m pytest -q -rs "$@" test); fi
+if [ "$HAS_PATH" = 1 ]; then
+  CMD=(python -m pytest -q -rs "$@")
+else
+  # The whole suite starts with the linter (pyproject.toml [tool.ruff]): a finding fails the run.
+  ruff check --no-cache . || { echo "run_tests: ruff found problems (above); fix them or run 'ruff check --fix .'" >&2; exit 1; }
+  CMD=(python -m pytest -q -rs "$@" test)
+fi
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
   exec unshare -n bash -c 'ip link set lo up && exec "$@"' _ "${CMD[@]}"
 fi
