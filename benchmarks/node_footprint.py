@@ -28,9 +28,9 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "test"))       # the DDS graph harness lives with the tests
-from accuracy_speed import tiled_frame  # noqa: E402
-
 from pose_ros.stats import process_rss_mb  # noqa: E402
+
+from accuracy_speed import tiled_frame  # noqa: E402
 from ros_graph import CameraClient, start_node, start_source, stop  # noqa: E402
 
 _RUN = itertools.count()              # a fresh probe node name per run

@@ -21,7 +21,7 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 
 def typestore():
     """rosbags type store (Kilted) plus the pose_msgs messages, read from their .msg files."""
-    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
     store = get_typestore(Stores.ROS2_KILTED)
     types = {}
     for f in sorted(msg_dir().glob("*.msg")):

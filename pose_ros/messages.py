@@ -7,7 +7,8 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 
 from pose_core.people import Person
-from pose_msgs.msg import Keypoint, Person as PersonMsg, PersonArray
+from pose_msgs.msg import Keypoint, PersonArray
+from pose_msgs.msg import Person as PersonMsg
 
 
 def person_to_msg(person: Person) -> PersonMsg:

@@ -25,7 +25,6 @@ from pose_ros.image_conv import bgr_to_compressed, numpy_to_image
 from pose_ros.messages import make_stamp
 
 
-
 def start_node(params_files: list[Path], params: dict | None = None, module: str = "pose_ros.pose_node",
                name: str | None = None, log_path: Path | None = None,
                remaps: dict | None = None) -> subprocess.Popen:

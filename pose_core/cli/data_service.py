@@ -75,7 +75,7 @@ def run(args) -> int:
 
 
 def _serve(args):
-    import tensorflow as tf   # imported late: `pose --help` stays fast
+    import tensorflow as tf  # imported late: `pose --help` stays fast
 
     service = tf.data.experimental.service
     if args.role == "dispatcher":

@@ -101,7 +101,7 @@ def convert_lwopenpose_checkpoint(path: str | Path, *, layout: str = "openpose18
     state_dict = find_state_dict(load_checkpoint(path), source)
     params = infer_params(state_dict, source)
 
-    from pose_core.layouts import get_layout       # TensorFlow only once the file is known to be good
+    from pose_core.layouts import get_layout  # TensorFlow only once the file is known to be good
     from pose_core.models import build_model
     from pose_core.models.common import paf_channels
     target = get_layout(layout)

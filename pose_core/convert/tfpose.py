@@ -90,8 +90,9 @@ def graph_weights(graph_def) -> dict[str, dict]:
 def load_into(model, graph_def) -> int:
     """Copy the graph's constants into `model` (from build_tfpose_mobilenet_v2_small). Returns the number
     of layers set. Raises CheckpointError naming the layer on any mismatch."""
-    from pose_core.models.tfpose_mobilenet_v2 import BatchStatsNormalization
     import keras
+
+    from pose_core.models.tfpose_mobilenet_v2 import BatchStatsNormalization
 
     source = graph_weights(graph_def)
     targets = {layer.name: layer for layer in model.layers if layer.weights}

@@ -19,8 +19,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from pose_core.data.augment import (AugmentConfig, letterbox_affine, pick_person, pixels_to_cells,
-                                    random_affine, transform_keypoints, warp)
+from pose_core.data.augment import (
+    AugmentConfig,
+    letterbox_affine,
+    pick_person,
+    pixels_to_cells,
+    random_affine,
+    transform_keypoints,
+    warp,
+)
 from pose_core.data.sample import Sample, to_layout, write_ignore_masks
 from pose_core.data.targets import TargetGeometry, render_targets
 from pose_core.layouts import KeypointLayout

@@ -35,7 +35,7 @@ def layout_for_count(num_keypoints: int, hint: str | None = None) -> KeypointLay
     return _LAYOUT_BY_COUNT[num_keypoints]
 
 
-def load_ground_truth(source) -> "COCO":
+def load_ground_truth(source) -> "pycocotools.coco.COCO":  # noqa: F821 - imported lazily (optional)
     """A pycocotools COCO object from a path, a dict (COCO JSON content) or a COCO object."""
     from pycocotools.coco import COCO
 

@@ -17,8 +17,8 @@ import keras
 
 from pose_core.errors import ModelError
 from pose_core.models import layers as _layers  # noqa: F401  (registers ResizeToMatch for .keras loading)
-from pose_core.models.metadata import PoseMetadata, model_metadata
 from pose_core.models import tfpose_mobilenet_v2 as _tfpose  # noqa: E402,F401  (registers its custom layers)
+from pose_core.models.metadata import PoseMetadata, model_metadata
 
 # name -> "module:function"; each function takes (layout=..., **params) and returns a keras.Model.
 MODELS = {

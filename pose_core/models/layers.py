@@ -15,7 +15,6 @@ from keras import layers
 
 from pose_core.models.metadata import PoseMetadata
 
-
 # He init for depthwise kernels (kh, kw, C, 1): Keras' fan_in would count C input channels, but each
 # output sees only kh*kw inputs, which is what fan_OUT (kh*kw*1) counts here.
 _DW_INIT = keras.initializers.VarianceScaling(2.0, "fan_out", "truncated_normal")

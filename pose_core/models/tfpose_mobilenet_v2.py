@@ -159,7 +159,8 @@ def build(layout="openpose18", *, input_size=(432, 368), fixed_input_size: bool 
     """The network (registry name `tfpose_mobilenet_v2_small`); weights are random until
     pose_core.convert.tfpose copies the graph's constants in (or init_weights names an imported .keras).
 
-    Input: float32 RGB 0..255 (the project's contract); a first layer reorders it to the graph's BGR. Training outputs: stage{1..6}_heatmaps (19) / stage{1..6}_pafs (38);
+    Input: float32 RGB 0..255 (the project's contract); a first layer reorders it to the graph's BGR.
+    Training outputs: stage{1..6}_heatmaps (19) / stage{1..6}_pafs (38);
     inference_model() concatenates the last stage's [heatmaps, PAFs] = the graph's `Openpose/concat_stage7`.
     """
     layout = resolve_layout(layout)

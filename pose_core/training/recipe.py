@@ -1,9 +1,10 @@
 """Training recipes: YAML files (training/configs/*.yaml) naming the model, data, schedule and outputs.
 
 A recipe may start with `_base_: other.yaml` (path relative to the recipe) and override any part of it;
-mappings merge key by key (unless they contain `_replace_: true`), everything else replaces. `--override a.b.c=VALUE` edits one field after
-loading (VALUE is parsed as YAML: numbers, lists, null). `${VAR}` in strings expands environment
-variables, so recipes never hard-code dataset locations. See docs/training.md for every field.
+mappings merge key by key (unless they contain `_replace_: true`), everything else replaces.
+`--override a.b.c=VALUE` edits one field after loading (VALUE is parsed as YAML: numbers, lists, null).
+`${VAR}` in strings expands environment variables, so recipes never hard-code dataset locations.
+See docs/training.md for every field.
 """
 from __future__ import annotations
 

@@ -55,7 +55,6 @@ class Trainer:
     def _build(self):
         from pose_core.models import build_model, model_metadata
         from pose_core.models.init_weights import load_init_weights
-
         from pose_core.training.init_from import load_init_from, resolve_init_from
 
         resolve_init_from(self.recipe)   # model.name / params from an init_from folder

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, require
-
 from pose_core.errors import ImageError
 from pose_core.quiet import NATIVE_LOG_LINE
+
+from conftest import ROOT, require
 
 BIN = Path(sys.executable).parent
 

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
 from pose_core.convert.lwopenpose import convert_lwopenpose_checkpoint
 from pose_core.convert.torch_checkpoint import find_state_dict, load_checkpoint
 from pose_core.errors import CheckpointError
 from pose_core.models import inference_model
+
+from conftest import ROOT
 from torch_reference.lightweight_openpose import LightweightOpenPose, randomise
 
 INPUT_HW = (96, 128)

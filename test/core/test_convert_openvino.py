@@ -14,13 +14,14 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from conftest import require
 from pose_core.codecs import build_codec
 from pose_core.convert.openvino_ir import IRGraph, conv_layers, convert_openvino_ir, input_scaling
 from pose_core.errors import CheckpointError
 from pose_core.image_io import read_image
 from pose_core.layouts import get_layout
 from pose_core.models import inference_model
+
+from conftest import require
 
 ov = pytest.importorskip("openvino")
 

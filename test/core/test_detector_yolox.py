@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import require
 from pose_core import zoo
 from pose_core.cli import main as pose_main
 from pose_core.convert.yolox_export import preprocessor
 from pose_core.detectors import load_detector
 from pose_core.detectors.yolox import YoloxDecoder
+
+from conftest import require
 
 ONNX = "detectors/yolox-nano/yolox_nano.onnx"
 PHOTOS = ("p1.jpg", "p2.jpg", "p3.jpg", "apink1.jpg", "golf.jpg", "hand1.jpg", "cat.jpg")

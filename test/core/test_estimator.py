@@ -3,10 +3,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PERSON_PHOTOS
 from pose_core.estimator import PoseEstimator
 from pose_core.image_io import read_image
 from pose_core.layouts import OPENPOSE18, POSEMOBILE14
+
+from conftest import PERSON_PHOTOS
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,8 @@ def _y(person, name):
 def _anatomy_violations(person):
     """Pairs (upper, lower) that a standing/sitting person has in this vertical order."""
     bad = 0
-    for upper, lower in [("head_top", "neck"), ("neck", "right_hip"), ("neck", "left_hip"), ("right_shoulder", "right_knee"),
-                         ("left_shoulder", "left_knee"), ("right_hip", "right_ankle"),
+    for upper, lower in [("head_top", "neck"), ("neck", "right_hip"), ("neck", "left_hip"),
+                         ("right_shoulder", "right_knee"), ("left_shoulder", "left_knee"), ("right_hip", "right_ankle"),
                          ("left_hip", "left_ankle"), ("nose", "right_hip"), ("nose", "left_hip")]:
         a, b = _y(person, upper), _y(person, lower)
         bad += a is not None and b is not None and a >= b

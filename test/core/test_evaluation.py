@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 
 from pose_core.errors import DatasetError
-from pose_core.evaluation import (convert_results, crowd_buckets, crowd_index, evaluate_crowdpose,
-                                  evaluate_keypoints, evaluate_pckh, ground_truth_as_results, pckh,
-                                  to_results)
+from pose_core.evaluation import (
+    convert_results,
+    crowd_buckets,
+    crowd_index,
+    evaluate_crowdpose,
+    evaluate_keypoints,
+    evaluate_pckh,
+    ground_truth_as_results,
+    pckh,
+    to_results,
+)
 from pose_core.layouts import COCO17, CROWDPOSE14, MPII16, OPENPOSE18
 from pose_core.people import Person
 
@@ -232,7 +240,8 @@ def test_pose_eval_runs_a_model_on_real_labelled_photos(labelled_dir, models_dir
     import sys
 
     out = tmp_path / "res.json"
-    r = subprocess.run([sys.executable, "-m", "pose_core.cli", "eval", "--model", "topdown/yolox-nano+movenet-lightning",
+    r = subprocess.run([sys.executable, "-m", "pose_core.cli", "eval",
+                        "--model", "topdown/yolox-nano+movenet-lightning",
                         "--gt", str(labelled_dir / "dev_coco17.json"), "--images", str(labelled_dir / "images"),
                         "--out", str(out)], capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, POSE_MODELS_DIR=str(models_dir)))

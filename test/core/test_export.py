@@ -9,8 +9,15 @@ import yaml
 
 keras = pytest.importorskip("keras")
 
-from pose_core.export import (ExportError, export_model, fold_batchnorm, keras_outputs,  # noqa: E402
-                              relative_error, run_tflite, tftrt_available)
+from pose_core.export import (  # noqa: E402
+    ExportError,
+    export_model,
+    fold_batchnorm,
+    keras_outputs,
+    relative_error,
+    run_tflite,
+    tftrt_available,
+)
 from pose_core.models import build_model, inference_model  # noqa: E402
 
 SIZE = 128
@@ -213,6 +220,7 @@ def test_real_weights_fp16_and_dynamic_find_the_same_people(models_dir, images_d
 
     from pose_core.convert.tfpose import convert_tfpose_graph
     from pose_core.estimator import PoseEstimator
+
     from conftest import require
     graph = require(models_dir / "tf-pose" / "mobilenet_v2_small" / "graph_opt.pb", "tf-pose graph")
     photos = [cv2.imread(str(images_dir / n)) for n in ("p1.jpg", "p2.jpg", "p3.jpg")]
@@ -247,9 +255,10 @@ def test_int8_export_of_the_imported_tfpose_keeps_per_image_normalisation_float(
     automatically (plain full-int8 finds nobody with it) and still finds the people."""
     import cv2
 
-    from conftest import require
     from pose_core.convert.tfpose import convert_tfpose_graph
     from pose_core.estimator import PoseEstimator
+
+    from conftest import require
     graph = require(models_dir / "tf-pose" / "mobilenet_v2_small" / "graph_opt.pb", "tf-pose graph")
     result = export_model(convert_tfpose_graph(graph), tmp_path, ["keras", "tflite_int8"],
                           input_size=(432, 368), representative=images_dir, calibration=7)

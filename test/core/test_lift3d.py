@@ -4,8 +4,7 @@ import pytest
 
 from pose_core.errors import ImageError
 from pose_core.layouts import COCO17
-from pose_core.lift3d import (backproject, check_intrinsics, depth_to_metres, lift_people, robust_depth,
-                               scale_intrinsics)
+from pose_core.lift3d import backproject, check_intrinsics, depth_to_metres, lift_people, robust_depth, scale_intrinsics
 from pose_core.people import Person
 
 K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])

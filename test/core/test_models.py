@@ -9,11 +9,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from conftest import benchmark_module  # noqa: E402
 from pose_core.errors import CheckpointError, ModelError  # noqa: E402
 from pose_core.layouts import AIC14, MPII16, OPENPOSE18  # noqa: E402
-from pose_core.models import (build_model, describe_outputs, inference_model,  # noqa: E402
-                              model_metadata)
+from pose_core.models import build_model, describe_outputs, inference_model, model_metadata  # noqa: E402
+
+from conftest import benchmark_module  # noqa: E402
 
 SIZE = 128
 

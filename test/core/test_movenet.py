@@ -5,13 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PERSON_PHOTOS, benchmark_module, require
 from pose_core import zoo
 from pose_core.codecs import build_codec
 from pose_core.crop_tracking import MoveNetCropTracker, crop_input, cut_square_crop, uncrop_people
 from pose_core.estimator import PoseEstimator
 from pose_core.layouts import COCO17
 from pose_core.people import Person
+
+from conftest import PERSON_PHOTOS, benchmark_module, require
 
 MOVENETS = ("movenet/multipose-lightning", "movenet/lightning", "movenet/thunder")
 # Hand-judged (x0, y0, x1, y1) around the one whole, upright person in these photos (generous margins).

@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, require
 from pose_core import zoo
 from pose_core.estimator import PoseEstimator
 from pose_core.runtimes import cache
+
+from conftest import ROOT, require
 
 LIGHTNING = "movenet/lightning"
 

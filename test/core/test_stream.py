@@ -3,11 +3,12 @@ colour order. Real models on real photos."""
 import numpy as np
 import pytest
 
-from conftest import require
 from pose_core.estimators import load_estimator
 from pose_core.image_io import read_image
 from pose_core.stream import CropTrackingStream, EstimatorStream, FramePipeline, open_stream
 from pose_core.tracking import PoseTracker
+
+from conftest import require
 
 
 @pytest.fixture(scope="module")

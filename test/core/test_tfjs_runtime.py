@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import require
 from pose_core.errors import ModelError
 from pose_core.runtimes import load_runtime
 from pose_core.runtimes.tfjs import TFJSRuntime, build_graph_def, decode_weight, load_model_json, read_weights
+
+from conftest import require
 
 MODELS = {"multipose": (1, 6, 56), "lightning": (1, 1, 17, 3), "thunder": (1, 1, 17, 3)}
 FIXED_SIZE = {"multipose": None, "lightning": (192, 192), "thunder": (256, 256)}

@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PERSON_PHOTOS
 from pose_core import zoo
 from pose_core.crops import cut_crop, fit_box
 from pose_core.detectors import PersonBox, load_detector
@@ -15,6 +14,8 @@ from pose_core.errors import ChecksumError, ModelFileMissingError, UnknownModelE
 from pose_core.estimators import load_estimator
 from pose_core.image_io import read_image
 from pose_core.topdown import TopDownEstimator
+
+from conftest import PERSON_PHOTOS
 
 THUNDER = "topdown/yolox-nano+movenet-thunder"
 
@@ -314,7 +315,8 @@ def test_duplicates_are_poses_not_boxes(thunder, images_dir):
     """Crowds: two people whose boxes overlap heavily are both kept; the same pose twice is kept once."""
     from pose_core.topdown import _keypoint_box, _suppress_duplicates
 
-    (a,) = thunder.estimate_in_boxes(read_image(images_dir / "p1.jpg"), thunder.detector(read_image(images_dir / "p1.jpg"))[:1])
+    image = read_image(images_dir / "p1.jpg")
+    (a,) = thunder.estimate_in_boxes(image, thunder.detector(image)[:1])
     x0, y0, x1, y1 = _keypoint_box(a)
     b = type(a)(a.keypoints.copy(), a.score * 0.9, a.layout)
     b.keypoints[:, 0] += 0.15 * (x1 - x0)                  # a neighbour standing just beside

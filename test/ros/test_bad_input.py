@@ -28,9 +28,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage  # noqa: E402
 from pose_core.quiet import NATIVE_LOG_LINE  # noqa: E402
 from pose_ros.image_conv import numpy_to_image  # noqa: E402
 from pose_ros.messages import make_stamp  # noqa: E402
-from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 from conftest import ROOT, require  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 CONFIG = ROOT / "config"
 FRAME = "camera_optical"
@@ -307,6 +307,7 @@ def test_pose_source_stops_cleanly_on_sigint_while_publishing(images_dir, tmp_pa
 def test_pose_bag_play_stops_cleanly_on_sigterm(images_dir, tmp_path):
     import subprocess
     import sys
+
     from pose_ros.bag_tool import write_images
     bag = tmp_path / "bag"
     assert write_images(bag, str(images_dir), rate=1.0, max_frames=6) == 6

@@ -153,6 +153,7 @@ sys.exit(0 if match is not None else 1)
 def test_installed_pose_node_with_installed_params_publishes_person_arrays(workspace, models_dir, images_dir,
                                                                            tmp_path):
     from pose_core.defaults import DEFAULT_MODEL
+
     from ros_graph import stop
     share = workspace / "install/pose_ros/share/pose_ros/config"
     lib = workspace / "install/pose_ros/lib/pose_ros"

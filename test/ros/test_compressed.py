@@ -13,9 +13,9 @@ rclpy = pytest.importorskip("rclpy")
 from sensor_msgs.msg import CompressedImage  # noqa: E402
 
 from pose_ros.messages import make_stamp  # noqa: E402
-from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 from conftest import ROOT, require  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 CONFIG = ROOT / "config"
 FRAME = "camera_optical"

@@ -8,9 +8,8 @@ import cv2
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
-from ros_graph import GraphClient, start_node, stop  # noqa: E402
-
 from conftest import PERSON_PHOTOS, ROOT, require  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import cv2
 import pytest
+import tomllib
 
 from conftest import ROOT, require
 

@@ -6,8 +6,14 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from pose_core.errors import ImageError
-from pose_ros.image_conv import (bgr_to_compressed, check_image_msg, compressed_to_bgr, image_msg_to_bgr,
-                                 image_to_numpy, numpy_to_image)
+from pose_ros.image_conv import (
+    bgr_to_compressed,
+    check_image_msg,
+    compressed_to_bgr,
+    image_msg_to_bgr,
+    image_to_numpy,
+    numpy_to_image,
+)
 
 RNG = np.random.default_rng(1)
 BGR = RNG.integers(0, 256, (7, 5, 3), dtype=np.uint8)

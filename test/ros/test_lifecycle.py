@@ -18,9 +18,8 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
-from ros_graph import GraphClient, start_node, stop  # noqa: E402
-
 from conftest import ROOT, require  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 CONFIG = ROOT / "config"
 

@@ -280,6 +280,7 @@ def test_compressed_input_per_camera(models_dir, images_dir, tmp_path):
 
     from pose_ros.image_conv import bgr_to_compressed
     from pose_ros.messages import make_stamp
+
     from ros_graph import CameraClient, start_node, stop
 
     os.environ["POSE_MODELS_DIR"] = str(models_dir)

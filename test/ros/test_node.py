@@ -20,9 +20,9 @@ from visualization_msgs.msg import Marker  # noqa: E402
 
 from pose_ros.image_conv import numpy_to_image  # noqa: E402
 from pose_ros.messages import make_stamp, stamp_seconds  # noqa: E402
-from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 from conftest import PERSON_PHOTOS, ROOT, require  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 CONFIG = ROOT / "config"
 DEFAULT_MODEL_CONFIG = CONFIG / "tf-pose_mobilenet_v2_small.yaml"
@@ -271,8 +271,9 @@ def test_bad_depth_or_camera_info_still_gives_2d(graph, images_dir, case):
 
 
 def test_rosbag_mcap_replayed_into_the_node(graph, images_dir, tmp_path):
-    from pose_ros.bag_tool import play, read_messages, write_images
     from rclpy.serialization import deserialize_message
+
+    from pose_ros.bag_tool import play, read_messages, write_images
     bag = tmp_path / "photos_bag"
     n = write_images(bag, str(images_dir), topic="/image", rate=10.0, frame_id=FRAME, max_frames=6)
     assert n == 6 and (bag / "metadata.yaml").is_file() and list(bag.glob("*.mcap"))
@@ -288,9 +289,10 @@ def test_poses_recorded_to_mcap_read_back_as_person_arrays(graph, images_dir, tm
     """pose_bag record: our own message type registered in rosbags from pose_msgs/msg/*.msg."""
     import threading
 
-    from pose_ros.bag_tool import read_messages, record
-    from pose_msgs.msg import PersonArray
     from rclpy.serialization import deserialize_message
+
+    from pose_msgs.msg import PersonArray
+    from pose_ros.bag_tool import read_messages, record
     bag = tmp_path / "poses_bag"
     counts = []
     rec = threading.Thread(target=lambda: counts.append(

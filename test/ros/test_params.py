@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
-from ros_graph import GraphClient, start_node, stop  # noqa: E402
-
 from conftest import ROOT, require  # noqa: E402
+from ros_graph import GraphClient, start_node, stop  # noqa: E402
 
 CONFIG = ROOT / "config"
 FRAME = "camera_optical"

@@ -14,6 +14,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from pose_core.frame_sources import list_images  # noqa: E402
 from pose_ros.image_conv import compressed_to_bgr, image_msg_to_bgr  # noqa: E402
 from pose_ros.messages import stamp_seconds  # noqa: E402
+
 from ros_graph import start_node, stop  # noqa: E402
 
 

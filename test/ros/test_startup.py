@@ -7,9 +7,8 @@ import subprocess
 import pytest
 
 pytest.importorskip("rclpy")
-from ros_graph import start_node  # noqa: E402
-
 from conftest import ROOT  # noqa: E402
+from ros_graph import start_node  # noqa: E402
 
 CONFIG = ROOT / "config"
 

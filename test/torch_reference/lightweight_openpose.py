@@ -126,7 +126,7 @@ def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1)
             elif p.dim() == 1:                       # BN gamma
                 p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.75)
-            else:                                    # conv kernels: std 1/sqrt(fan_in) keeps every stage's maps O(1) like real ones
+            else:            # conv kernels: std 1/sqrt(fan_in) keeps every stage's maps O(1) like real ones
                 fan_in = p[0].numel()
                 p.copy_(torch.randn(p.shape, generator=g) * (1.0 / fan_in) ** 0.5)
     return model.eval()

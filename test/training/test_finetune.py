@@ -9,7 +9,6 @@ after its second checkpoint, and is resumed in this process from the newest chec
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess

@@ -46,8 +46,9 @@ def _tiny(synthetic: Path, work_dir: Path, *overrides: str) -> dict:
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_every_recipe_loads_and_fits_its_builder(path, monkeypatch):
-    from pose_core.models import MODELS
     import importlib
+
+    from pose_core.models import MODELS
     monkeypatch.setenv("POSE_DATA", "/data")
     recipe = load_recipe(path)
     module, func = MODELS[recipe["model"]["name"]].split(":")
@@ -237,7 +238,7 @@ def _train_subprocess(recipe_args: list[str], env: dict) -> subprocess.Popen:
 
 def test_sigkill_then_resume_continues_step_and_optimizer_state(synthetic, tmp_path):
     work = tmp_path / "run"
-    args = [f"-o", f"data.annotations={synthetic}", "--work-dir", str(work), "--no-progress",
+    args = ["-o", f"data.annotations={synthetic}", "--work-dir", str(work), "--no-progress",
             "-o", "training.steps=100000", "-o", "training.checkpoint_every=5", "-o", "training.keep_checkpoints=3",
             "-o", "export.at_end=false"]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
@@ -404,7 +405,8 @@ def test_multi_worker_mirrored_strategy_from_tf_config(synthetic, tmp_path):
         procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(TINY), *args], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=dict(
                                       os.environ, CUDA_VISIBLE_DEVICES="",
-                                      TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})))
+                                      TF_CONFIG=json.dumps({"cluster": cluster,
+                                                            "task": {"type": "worker", "index": i}})))
                  for i in range(2)]
         outs = []
         for p in procs:
