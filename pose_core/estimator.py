@@ -18,9 +18,9 @@ from pose_core import zoo
 from pose_core.codecs import build_codec
 from pose_core.codecs.base import Codec
 from pose_core.flip import check_flip_test, codec_class
-from pose_core.image_io import MAX_PIXELS, to_bgr8
+from pose_core.image_io import MAX_PIXELS, to_uint8_color
 from pose_core.layouts import get_layout
-from pose_core.people import Person
+from pose_core.people import Person, filter_people
 from pose_core.preprocess import Preprocessor
 from pose_core.runtimes import load_runtime
 from pose_core.runtimes import cache as runtime_cache
@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 class PoseEstimator:
     def __init__(self, runtime: Runtime, preprocessor: Preprocessor, codec: Codec, name: str = "",
                  flip_test: bool = False, scales: tuple[float, ...] = (1.0,), max_pixels: int = MAX_PIXELS,
-                 crop_tracking: bool = False):
+                 crop_tracking: bool = False, min_person_score: float = 0.0, min_keypoint_score: float = 0.0):
         self.runtime, self.preprocessor, self.codec = runtime, preprocessor, codec
+        # The result filter (pose_core.people.filter_people); the codec itself only decodes.
+        self.min_person_score, self.min_keypoint_score = float(min_person_score), float(min_keypoint_score)
         self.layout = codec.layout
         self.name = name
         self.flip_test = flip_test
@@ -56,10 +58,12 @@ class PoseEstimator:
                  threads: int | None = None, input_size: tuple[int, int] | str | None = None,
                  models_dir: str | Path | None = None, download: bool = False, verify: bool = False,
                  flip_test: bool = False, scales: tuple[float, ...] = (1.0,), crop_tracking: bool = False,
+                 min_person_score: float | None = None, min_keypoint_score: float | None = None,
                  **codec_options) -> "PoseEstimator":
         """name: a zoo name or an exported model's folder/model.yaml. input_size: (w, h), "WxH",
         "native" (the image's own size, rounded up to the stride) or None (the entry's default).
-        crop_tracking: for single-pose models on a video stream (entries with `crop_tracking: true`)."""
+        crop_tracking: for single-pose models on a video stream (entries with `crop_tracking: true`).
+        min_person_score, min_keypoint_score: the result filter; None = the entry's value, else 0 (all)."""
         spec = zoo.get_spec(name)
         if flip_test:                 # before loading anything
             check_flip_test(codec_class(spec.codec.get("name", "")), spec.name)
@@ -88,8 +92,13 @@ class PoseEstimator:
                  "native" if size is None else "%dx%d" % size)
         if crop_tracking and not spec.extra.get("crop_tracking"):
             raise ValueError(f"{spec.name} does not support crop tracking (single-pose models only)")
+        stated = zoo.spec_filter(spec)
         return cls(rt, pre, codec, name=spec.name, flip_test=flip_test, scales=scales,
-                   crop_tracking=crop_tracking)
+                   crop_tracking=crop_tracking,
+                   min_person_score=stated.get("min_person_score", 0.0) if min_person_score is None
+                   else min_person_score,
+                   min_keypoint_score=stated.get("min_keypoint_score", 0.0) if min_keypoint_score is None
+                   else min_keypoint_score)
 
     from_file = from_zoo
 
@@ -99,17 +108,19 @@ class PoseEstimator:
 
     def estimate(self, image: np.ndarray, color: str = "bgr", return_timing: bool = False):
         t0 = time.perf_counter()
-        bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
-        h, w = bgr.shape[:2]
+        # Colour order kept: the preprocessor swaps channels only when the network wants the other order.
+        image, color = to_uint8_color(image, color, max_pixels=self.max_pixels)
+        h, w = image.shape[:2]
         base_w, base_h = self.preprocessor.target_size(w, h)
         runs = []  # (tensor, transform, flipped)
         if self.crop_tracker is not None:
             from pose_core.crop_tracking import crop_input
-            runs.append((*crop_input(self.preprocessor, bgr, self.crop_tracker.crop_for(bgr.shape)), False))
+            runs.append((*crop_input(self.preprocessor, image, self.crop_tracker.crop_for(image.shape), color),
+                         False))
         for s in self.scales if not runs else ():
             size = None if s == 1.0 else _scaled(base_w, base_h, s, self.preprocessor.size_multiple)
             check_network_size(*(size or (base_w, base_h)), s)
-            tensor, transform = self.preprocessor(bgr, size)
+            tensor, transform = self.preprocessor(image, size, color)
             runs.append((tensor, transform, False))
             if self.flip_test:
                 runs.append((tensor[:, ::-1], transform, True))
@@ -130,6 +141,7 @@ class PoseEstimator:
             if p.box is not None:
                 (x0, y0), (x1, y1) = transform.to_image(np.asarray(p.box, np.float32).reshape(2, 2))
                 p.box = (float(x0), float(y0), float(x1), float(y1))
+        people = filter_people(people, self.min_person_score, self.min_keypoint_score)
         if self.crop_tracker is not None:
             self.crop_tracker.update(people[0] if people else None)
         t3 = time.perf_counter()

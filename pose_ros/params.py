@@ -1,4 +1,6 @@
-"""The pose node's parameters as data: name -> (default, description, range, read_only).
+"""The pose node's parameters as data: name -> (default, description, range, read_only). This is where the
+node's defaults live; config/*.yaml files hold overrides only (test_config_files checks it). List them with
+`ros2 param describe /pose_node <name>` or `python -m pose_ros.params`.
 
 Types follow the defaults (str/bool/int/float); ranges become ROS descriptor ranges, so `ros2 param set`
 rejects out-of-range values before the node sees them. Topics and QoS are read-only (fixed at start).
@@ -15,6 +17,7 @@ try:
 except ImportError:          # older rclpy: a typed parameter without a value reads as None
     ParameterUninitializedException = ()
 
+from pose_core import zoo
 from pose_core.defaults import DEFAULT_MODEL
 
 
@@ -38,9 +41,11 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "detect_every": Param(0, "top-down pipelines: run the person detector every N frames (and whenever a "
                              "person is lost), crop from tracked keypoints in between; 0 = the pipeline's "
                              "default, 1 = every frame", (0, 1000)),
-    # results
-    "min_person_score": Param(0.1, "drop people scoring below this", (0.0, 1.0)),
-    "min_keypoint_score": Param(0.0, "keypoints below this are reported as not detected (score 0)", (0.0, 1.0)),
+    # results: the result filter (docs/models.md "Score thresholds"); unset = the model's own value, else FILTER
+    "min_person_score": Param(Parameter.Type.DOUBLE, "drop people scoring below this; unset = the model's zoo "
+                              "entry value, else 0.1", (0.0, 1.0)),
+    "min_keypoint_score": Param(Parameter.Type.DOUBLE, "keypoints below this are reported as not detected "
+                                "(score 0); unset = the model's zoo entry value, else 0.0", (0.0, 1.0)),
     "max_pixels": Param(50_000_000, "reject larger input images (bad input guard)", (1, 500_000_000)),
     # topics and QoS (read-only)
     "image_topic": Param("image", "sensor_msgs/Image input; the compressed input is <image_topic>/compressed",
@@ -85,8 +90,19 @@ POSE_NODE_PARAMS: dict[str, Param] = {
                            "0 = as fast as frames come", (0.0, 1000.0)),
 }
 
+# The result filter where neither the user nor the model's zoo entry gives a value (the descriptions above say
+# these numbers; test_config_files checks that they agree).
+FILTER_DEFAULTS = {"min_person_score": 0.1, "min_keypoint_score": 0.0}
+
 # Changing any of these rebuilds the estimator.
 MODEL_PARAMS = ("model", "runtime", "device", "threads", "input_size", "crop_tracking", "detect_every")
+
+
+def result_filter(p: dict) -> dict[str, float]:
+    """The node's result filter for the loaded model p["model"]: the parameter when given, else the value the
+    model's zoo entry states (pose_core.zoo.stated_filter), else FILTER_DEFAULTS."""
+    stated = zoo.stated_filter(p["model"])
+    return {k: float(p[k]) if p[k] is not None else stated.get(k, default) for k, default in FILTER_DEFAULTS.items()}
 
 
 def descriptor(name: str, p: Param) -> ParameterDescriptor:
@@ -113,3 +129,14 @@ def _value(node, name: str):
         return node.get_parameter(name).value
     except ParameterUninitializedException:         # declared by type only and not given
         return None
+
+
+def main() -> None:
+    """Print every parameter with its default and description (the node's defaults, one place)."""
+    for name, p in POSE_NODE_PARAMS.items():
+        default = "(unset)" if isinstance(p.default, Parameter.Type) else repr(p.default)
+        print(f"{name} = {default}{' [read-only]' if p.read_only else ''}: {p.description}")
+
+
+if __name__ == "__main__":
+    main()

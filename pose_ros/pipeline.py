@@ -42,9 +42,9 @@ class FramePipeline:
         allocation), and that must not hit the first camera frame."""
         self.estimator.estimate(np.zeros((size[1], size[0], 3), np.uint8))
 
-    def process(self, bgr: np.ndarray, stamp_s: float, depth: DepthFrame | None = None):
-        """-> (people, timing dict with the estimator's ms under 'total')."""
-        people, timing = self.estimator.estimate(bgr, return_timing=True)
+    def process(self, bgr: np.ndarray, stamp_s: float, depth: DepthFrame | None = None, color: str = "bgr"):
+        """-> (people, timing dict with the estimator's ms under 'total'). color: the image's channel order."""
+        people, timing = self.estimator.estimate(bgr, color=color, return_timing=True)
         people = [p for p in people if p.score >= self.min_person_score]
         for p in people:
             low = p.keypoints[:, 2] < self.min_keypoint_score

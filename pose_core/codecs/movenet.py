@@ -31,7 +31,11 @@ def _keypoints_to_pixels(yxs: np.ndarray, input_size: tuple[int, int], keypoint_
 
 
 class _MoveNetCodec(Codec):
-    def __init__(self, layout: KeypointLayout, score_threshold: float = 0.2, keypoint_threshold: float = 0.2):
+    """score_threshold, keypoint_threshold: off (0) by default. MoveNet decodes inside its graph, so these
+    would only filter; the filter is the estimator's (min_person_score / min_keypoint_score, stated in the
+    zoo entry), so that a lower value given by a user is not hidden here. Kept for codec-level use."""
+
+    def __init__(self, layout: KeypointLayout, score_threshold: float = 0.0, keypoint_threshold: float = 0.0):
         if layout.num_keypoints != 17:
             raise ValueError(f"{type(self).__name__} needs a 17-keypoint layout (coco17), got {layout.name}")
         self.layout = layout

@@ -104,6 +104,7 @@ class PipelineSpec:
     options: dict = field(default_factory=dict)   # TopDownEstimator options (margin, detect_every, ...)
     pose_options: dict = field(default_factory=dict)   # codec overrides for the pose model
     description: str = ""
+    filters: dict = field(default_factory=dict)   # stated min_person_score / min_keypoint_score (FILTER_KEYS)
 
 
 AD_HOC_PIPELINE = "topdown:"
@@ -118,10 +119,46 @@ def _load_entries() -> tuple[dict[str, ModelSpec], dict[str, PipelineSpec]]:
                 pipelines[name] = PipelineSpec(name=name, detector=d["detector"], pose=d["pose"],
                                                options=dict(d.get("options", {})),
                                                pose_options=dict(d.get("pose_options", {})),
-                                               description=d.get("description", ""))
+                                               description=d.get("description", ""),
+                                               filters=_filters(name, d))
             else:
                 entries[name] = ModelSpec.from_dict(name, d)
     return entries, pipelines
+
+
+# The result filter's settings (pose_core.people.filter_people). An entry states them only where the model
+# needs its own values; see docs/models.md, "Score thresholds".
+FILTER_KEYS = ("min_person_score", "min_keypoint_score")
+
+
+def _filters(name: str, d: dict) -> dict[str, float]:
+    out = {}
+    for key in FILTER_KEYS:
+        if key in d:
+            value = d[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ModelError(f"model entry {name!r}: {key} must be a number in [0, 1], not {value!r}")
+            out[key] = float(value)
+    return out
+
+
+def spec_filter(spec: "ModelSpec") -> dict[str, float]:
+    """The filter values a pose model's entry states."""
+    return _filters(spec.name, spec.extra)
+
+
+def stated_filter(name: str) -> dict[str, float]:
+    """The filter values a model's entry states (a pose model's own entry; a pipeline's entry, with
+    min_keypoint_score from its pose model's when the pipeline states none). Unstated keys are absent: the
+    caller's defaults apply (0 = everything decoded in the library, pose_ros/params.py in the node)."""
+    pipeline = get_pipeline(name)
+    if pipeline is None:
+        return spec_filter(get_spec(name))
+    out = dict(pipeline.filters)
+    pose = stated_filter(pipeline.pose)
+    if "min_keypoint_score" in pose:              # a keypoint score means the same inside a crop
+        out.setdefault("min_keypoint_score", pose["min_keypoint_score"])
+    return out
 
 
 _ENTRIES: dict[str, ModelSpec] | None = None
