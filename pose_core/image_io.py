@@ -119,7 +119,7 @@ def mono16_to_8(image: np.ndarray) -> np.ndarray:
     lo, hi = int(image.min()), int(image.max())
     if hi == lo:                               # no range to stretch: keep the absolute level
         return (image.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    return ((image.astype(np.float32) - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    return ((image.astype(np.int64) - lo) * 255 // (hi - lo)).astype(np.uint8)     # exact: lo -> 0, hi -> 255
 
 
 def _to_uint8(image: np.ndarray, what: str) -> np.ndarray:
