@@ -45,7 +45,7 @@ class Person:
 
 def filter_people(people: list[Person], min_person_score: float = 0.0,
                   min_keypoint_score: float = 0.0) -> list[Person]:
-    """The result filter (docs/models.md, "Score thresholds"): people scoring below min_person_score are
+    """The result filter (docs/ros.md, "Score thresholds"): people scoring below min_person_score are
     dropped; keypoints below min_keypoint_score become (0, 0, 0), i.e. not detected. In place, as the list."""
     kept = [p for p in people if p.score >= min_person_score]
     if min_keypoint_score > 0.0:

@@ -41,7 +41,7 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "detect_every": Param(0, "top-down pipelines: run the person detector every N frames (and whenever a "
                              "person is lost), crop from tracked keypoints in between; 0 = the pipeline's "
                              "default, 1 = every frame", (0, 1000)),
-    # results: the result filter (docs/models.md "Score thresholds"); unset = the model's own value, else FILTER
+    # results: the result filter (docs/ros.md "Score thresholds"); unset = the model's own value, else FILTER
     "min_person_score": Param(Parameter.Type.DOUBLE, "drop people scoring below this; unset = the model's zoo "
                               "entry value, else 0.1", (0.0, 1.0)),
     "min_keypoint_score": Param(Parameter.Type.DOUBLE, "keypoints below this are reported as not detected "

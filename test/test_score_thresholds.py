@@ -1,4 +1,4 @@
-"""Score thresholds have one home each (docs/models.md "Score thresholds"): codecs only decode; the result
+"""Score thresholds have one home each (docs/ros.md "Score thresholds"): codecs only decode; the result
 filter (min_person_score / min_keypoint_score) is the estimator's, with the model's own values in its zoo
 entry. A lower value given by the user therefore shows what the model found below the model's values
 (MoveNet's codec used to drop it first, whatever the node was told). Real models on the shared photos."""

@@ -127,7 +127,7 @@ def _load_entries() -> tuple[dict[str, ModelSpec], dict[str, PipelineSpec]]:
 
 
 # The result filter's settings (pose_core.people.filter_people). An entry states them only where the model
-# needs its own values; see docs/models.md, "Score thresholds".
+# needs its own values; see docs/ros.md, "Score thresholds".
 FILTER_KEYS = ("min_person_score", "min_keypoint_score")
 
 
