@@ -1,6 +1,6 @@
 """Score thresholds have one home each (docs/ros.md "Score thresholds"): codecs only decode; the result
-filter (min_person_score / min_keypoint_score) is the estimator's, with the model's own values in its zoo
-entry. A lower value given by the user therefore shows what the model found below the model's values
+filter (min_person_score / min_keypoint_score) is the estimator's, with the model's own values from its
+codec family (Codec.result_filter) unless its zoo entry states others. A lower value given by the user therefore shows what the model found below the model's values
 (MoveNet's codec used to drop it first, whatever the node was told). Real models on the shared photos."""
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 
 from conftest import require
 from pose_core import zoo
+from pose_core.codecs import build_codec
 from pose_core.estimators import load_estimator
+from pose_core.layouts import COCO17
 
-MOVENET_VALUE = 0.2          # movenet.yaml: min_person_score and min_keypoint_score of every MoveNet entry
+MOVENET_VALUE = 0.2          # MoveNet codecs' result_filter: min_person_score and min_keypoint_score
 
 
 def _read(images_dir, name):
@@ -28,7 +30,10 @@ def lightning(models_dir):
 def test_zoo_states_the_model_values_and_codecs_do_not_filter():
     for name in ("movenet/lightning", "movenet/thunder", "movenet/multipose-lightning"):
         assert zoo.stated_filter(name) == {"min_person_score": MOVENET_VALUE, "min_keypoint_score": MOVENET_VALUE}
-        assert set(zoo.get_spec(name).codec) == {"name"}                  # no threshold in the codec
+        codec_options = zoo.get_spec(name).codec
+        assert set(codec_options) == {"name"}                             # no threshold in the entry's codec
+        codec = build_codec(codec_options["name"], COCO17)
+        assert codec.score_threshold == codec.keypoint_threshold == 0.0   # and none by default
     assert zoo.stated_filter("tf-pose/mobilenet_v2_small") == {"min_person_score": 0.1}
     assert zoo.stated_filter("pose-mobile/cpm") == {}                      # the caller's defaults apply
     # A pipeline: its own person filter; keypoints as its pose model's entry says.

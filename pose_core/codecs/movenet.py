@@ -32,8 +32,11 @@ def _keypoints_to_pixels(yxs: np.ndarray, input_size: tuple[int, int], keypoint_
 
 class _MoveNetCodec(Codec):
     """score_threshold, keypoint_threshold: off (0) by default. MoveNet decodes inside its graph, so these
-    would only filter; the filter is the estimator's (min_person_score / min_keypoint_score, stated in the
-    zoo entry), so that a lower value given by a user is not hidden here. Kept for codec-level use."""
+    would only filter; the filter is the estimator's (result_filter below, or a user's value), so that a
+    lower value given by a user is not hidden here. Kept for codec-level use."""
+
+    # MultiPose: its own person score; SinglePose: the mean keypoint score. Below 0.2 a keypoint is a guess.
+    result_filter = {"min_person_score": 0.2, "min_keypoint_score": 0.2}
 
     def __init__(self, layout: KeypointLayout, score_threshold: float = 0.0, keypoint_threshold: float = 0.0):
         if layout.num_keypoints != 17:

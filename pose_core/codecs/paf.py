@@ -24,6 +24,7 @@ from pose_core.people import Person
 
 class PafCodec(Codec):
     name = "paf"
+    result_filter = {"min_person_score": 0.1}       # tuned on tf-pose's maps (docs/decoders.md)
 
     def __init__(self, layout: KeypointLayout, stride: int = 8, heatmap_channels: int | None = None,
                  paf_offset: int | None = None, refine: str = "taylor", upsample: int = 4,
@@ -50,7 +51,7 @@ class PafCodec(Codec):
             distance_prior * h / length), so far-apart candidates of different people are not joined.
         min_parts, min_person_score: people with fewer keypoints, or a lower score (mean keypoint
             score over ALL layout keypoints, undetected ones counting 0) are dropped. min_person_score is
-            off (0) by default: the person filter is the estimator's (zoo entry / node parameter).
+            off (0) by default: the person filter is the estimator's (result_filter, or a user's value).
         sigma, paf_width: target geometry - the heatmaps' Gaussian sigma in input pixels, and the
             PAF band's half-width in map cells (OpenPose's convention) - used by encode() and by the
             training target generators (pose_core.data.targets reads them off this object).

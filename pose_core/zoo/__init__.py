@@ -126,8 +126,8 @@ def _load_entries() -> tuple[dict[str, ModelSpec], dict[str, PipelineSpec]]:
     return entries, pipelines
 
 
-# The result filter's settings (pose_core.people.filter_people). An entry states them only where the model
-# needs its own values; see docs/ros.md, "Score thresholds".
+# The result filter's settings (pose_core.people.filter_people): a codec family's values (Codec.result_filter);
+# an entry states them only where one model needs other values. docs/ros.md, "Score thresholds".
 FILTER_KEYS = ("min_person_score", "min_keypoint_score")
 
 
@@ -143,13 +143,17 @@ def _filters(name: str, d: dict) -> dict[str, float]:
 
 
 def spec_filter(spec: "ModelSpec") -> dict[str, float]:
-    """The filter values a pose model's entry states."""
-    return _filters(spec.name, spec.extra)
+    """A pose model's own filter values: its codec family's (Codec.result_filter), updated by what its entry
+    states. Imported and exported models thus get their family's values too."""
+    from pose_core.flip import codec_class
+
+    cls = codec_class(spec.codec.get("name", ""))
+    return {**(cls.result_filter if cls is not None else {}), **_filters(spec.name, spec.extra)}
 
 
 def stated_filter(name: str) -> dict[str, float]:
-    """The filter values a model's entry states (a pose model's own entry; a pipeline's entry, with
-    min_keypoint_score from its pose model's when the pipeline states none). Unstated keys are absent: the
+    """A model's own filter values (a pose model: spec_filter; a pipeline: what its entry states, with
+    min_keypoint_score from its pose model when the pipeline states none). Keys not given are absent: the
     caller's defaults apply (0 = everything decoded in the library, pose_ros/params.py in the node)."""
     pipeline = get_pipeline(name)
     if pipeline is None:
