@@ -109,7 +109,9 @@ def descriptor(name: str, p: Param) -> ParameterDescriptor:
     d = ParameterDescriptor(name=name, description=p.description, read_only=p.read_only)
     if p.range is not None:
         lo, hi = p.range
-        if isinstance(p.default, int) and not isinstance(p.default, bool):
+        typed = isinstance(p.default, Parameter.Type)          # an IntEnum: not an int default
+        if (p.default == Parameter.Type.INTEGER) if typed else (isinstance(p.default, int)
+                                                                and not isinstance(p.default, bool)):
             d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
         else:
             d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]

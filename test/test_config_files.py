@@ -15,7 +15,7 @@ from conftest import ROOT  # noqa: E402
 from pose_core import zoo  # noqa: E402
 from pose_core.defaults import DEFAULT_MODEL  # noqa: E402
 from pose_ros import launch_args  # noqa: E402
-from pose_ros.params import FILTER_DEFAULTS, POSE_NODE_PARAMS  # noqa: E402
+from pose_ros.params import FILTER_DEFAULTS, POSE_NODE_PARAMS, descriptor  # noqa: E402
 
 CONFIG = ROOT / "config"
 PARAM_FILES = sorted(CONFIG.glob("*.yaml"))
@@ -70,6 +70,9 @@ def test_filter_defaults_are_the_ones_the_descriptions_give():
     for key, value in FILTER_DEFAULTS.items():
         assert isinstance(POSE_NODE_PARAMS[key].default, Parameter.Type)       # unset: the model's own first
         assert f"else {value}" in POSE_NODE_PARAMS[key].description
+        d = descriptor(key, POSE_NODE_PARAMS[key])                # declared unset, still range-checked
+        assert not d.integer_range and (d.floating_point_range[0].from_value,
+                                        d.floating_point_range[0].to_value) == (0.0, 1.0)
 
 
 def test_launch_files_pass_real_parameters():
