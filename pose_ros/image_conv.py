@@ -13,8 +13,8 @@ import numpy as np
 
 from pose_core.errors import ImageError
 from pose_core.image_header import check_encoded
-from pose_core.image_io import ENCODINGS, from_encoding    # the one conversion, shared with the library
-from pose_core.image_io import MAX_PIXELS as DEFAULT_MAX_PIXELS   # one limit for all inputs
+from pose_core.image_io import ENCODINGS, from_encoding  # the one conversion, shared with the library
+from pose_core.image_io import MAX_PIXELS as DEFAULT_MAX_PIXELS  # one limit for all inputs
 
 
 def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The pose node's parameters as data: name -> (default, description, range, read_only). This is where the
-node's defaults live; config/*.yaml files hold overrides only (test_config_files checks it). List them with
+node's defaults live; config/*.yaml files hold overrides only (test/test_ros_launch.py checks it). List them with
 `ros2 param describe /pose_node <name>` or `python -m pose_ros.params`.
 
 Types follow the defaults (str/bool/int/float); ranges become ROS descriptor ranges, so `ros2 param set`
@@ -91,7 +91,7 @@ POSE_NODE_PARAMS: dict[str, Param] = {
 }
 
 # The result filter where neither the user nor the model's zoo entry gives a value (the descriptions above say
-# these numbers; test_config_files checks that they agree).
+# these numbers; test/test_ros_launch.py checks that they agree).
 FILTER_DEFAULTS = {"min_person_score": 0.1, "min_keypoint_score": 0.0}
 
 # Changing any of these rebuilds the estimator.

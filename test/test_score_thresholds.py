@@ -1,7 +1,8 @@
 """Score thresholds have one home each (docs/ros.md "Score thresholds"): codecs only decode; the result
 filter (min_person_score / min_keypoint_score) is the estimator's, with the model's own values from its
-codec family (Codec.result_filter) unless its zoo entry states others. A lower value given by the user therefore shows what the model found below the model's values
-(MoveNet's codec used to drop it first, whatever the node was told). Real models on the shared photos."""
+codec family (Codec.result_filter) unless its zoo entry states others. A lower value given by the user
+therefore shows what the model found below the model's values (MoveNet's codec used to drop it first,
+whatever the node was told). Real models on the shared photos."""
 from __future__ import annotations
 
 import cv2
