@@ -133,15 +133,19 @@ def test_filter_defaults_are_the_ones_the_descriptions_give():
                                         d.floating_point_range[0].to_value) == (0.0, 1.0)
 
 
-def test_launch_files_pass_real_parameters():
+def test_launch_files_pass_real_parameters_and_no_defaults():
     from pose_ros import launch_args
     from pose_ros.params import POSE_NODE_PARAMS
-    for path in sorted((ROOT / "launch").glob("*.py")):
-        text = path.read_text()
-        if "executable=\"pose_node\"" not in text:
-            continue
-        given = re.findall(r'"(\w+)": launch_args\.', text)
-        assert given and set(given) <= set(POSE_NODE_PARAMS), f"{path.name}: {given}"
+    text = (ROOT / "launch" / "pose.launch.py").read_text()
+    (names,) = re.findall(r"flag_overrides\(\{name: arg\(name\) for name in \(([^)]*)\)", text)
+    given = re.findall(r'"(\w+)"', names)
+    assert given and set(given) <= set(POSE_NODE_PARAMS), given
+    assert all(isinstance(POSE_NODE_PARAMS[n].default, bool) for n in given)
+    # A launch argument left empty is left out: the node's own default applies.
+    assert launch_args.flag_overrides({"compressed": "", "depth": "true", "autostart": "False"}) == {
+        "depth": True, "autostart": False}
+    with pytest.raises(launch_args.LaunchArgumentError, match="'depth'"):
+        launch_args.flag_overrides({"depth": "maybe"})
     for value in ("", "movenet/thunder", "some/folder"):
         extra = [p for p in launch_args.pose_node_params(str(CONFIG), value) if isinstance(p, dict)]
         assert all(set(p) <= set(POSE_NODE_PARAMS) for p in extra)
@@ -272,8 +276,8 @@ def launch_importable() -> str | None:
 
 
 EXPECTED_ARGUMENTS = {
-    "pose.launch.py": {"model": "", "image": "image", "compressed": "false", "depth": "false",
-                       "depth_image": "depth", "camera_info": "camera_info", "autostart": "true"},
+    "pose.launch.py": {"model": "", "image": "image", "compressed": "", "depth": "",     # '': the node's default
+                       "depth_image": "depth", "camera_info": "camera_info", "autostart": ""},
     "pose_demo.launch.py": {"source": "0", "rate": "10.0", "model": "", "frame_id": "camera_optical", "rviz": "true"},
 }
 
