@@ -133,6 +133,21 @@ def test_filter_defaults_are_the_ones_the_descriptions_give():
                                         d.floating_point_range[0].to_value) == (0.0, 1.0)
 
 
+def test_node_filter_is_the_users_value_else_the_models_else_the_node_default():
+    from pose_ros.params import FILTER_DEFAULTS, result_filter
+
+    def resolved(model, person=None, keypoint=None):
+        r = result_filter({"model": model, "min_person_score": person, "min_keypoint_score": keypoint})
+        return r["min_person_score"], r["min_keypoint_score"]
+
+    assert resolved("movenet/thunder") == (0.2, 0.2)                    # MoveNet's own (its codec family's)
+    assert resolved("movenet/thunder", 0.05, 0.05) == (0.05, 0.05)      # the user's, lower, wins
+    assert resolved("movenet/thunder", keypoint=0.0) == (0.2, 0.0)
+    assert resolved("pose-mobile/cpm") == tuple(FILTER_DEFAULTS.values())   # nothing of its own
+    # A pipeline: its own person value (zoo entry), its pose model's keypoint value.
+    assert resolved("topdown/yolox-nano+movenet-thunder") == (0.1, 0.2)
+
+
 def test_launch_files_pass_real_parameters_and_no_defaults():
     from pose_ros import launch_args
     from pose_ros.params import POSE_NODE_PARAMS
