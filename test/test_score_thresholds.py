@@ -40,7 +40,9 @@ def test_zoo_states_the_model_values_and_codecs_do_not_filter():
     # A pipeline: its own person filter; keypoints as its pose model's entry says.
     assert zoo.stated_filter("topdown/yolox-nano+movenet-thunder") == {"min_person_score": 0.1,
                                                                        "min_keypoint_score": MOVENET_VALUE}
-    assert zoo.stated_filter("topdown:yolox/nano+movenet/lightning") == {"min_keypoint_score": MOVENET_VALUE}
+    assert zoo.stated_filter("topdown:yolox/nano+movenet/lightning") == {"min_person_score": 0.1,
+                                                                         "min_keypoint_score": MOVENET_VALUE}
+    assert zoo.stated_filter("topdown:yolox/nano+pose-mobile/cpm") == {"min_person_score": 0.1}
 
 
 def test_the_zoo_values_apply_by_default(lightning, images_dir):

@@ -131,6 +131,11 @@ def _load_entries() -> tuple[dict[str, ModelSpec], dict[str, PipelineSpec]]:
 FILTER_KEYS = ("min_person_score", "min_keypoint_score")
 
 
+# Top-down pipelines' own person filter, on their person score (box score x mean confident keypoint score),
+# zoo and ad hoc pipelines alike; their keypoint filter is their pose model's.
+TOPDOWN_FILTER = {"min_person_score": 0.1}
+
+
 def _filters(name: str, d: dict) -> dict[str, float]:
     out = {}
     for key in FILTER_KEYS:
@@ -152,13 +157,13 @@ def spec_filter(spec: "ModelSpec") -> dict[str, float]:
 
 
 def stated_filter(name: str) -> dict[str, float]:
-    """A model's own filter values (a pose model: spec_filter; a pipeline: what its entry states, with
-    min_keypoint_score from its pose model when the pipeline states none). Keys not given are absent: the
+    """A model's own filter values (a pose model: spec_filter; a pipeline: TOPDOWN_FILTER updated by what its
+    entry states, with min_keypoint_score from its pose model when the pipeline states none). Keys not given are absent: the
     caller's defaults apply (0 = everything decoded in the library, pose_ros/params.py in the node)."""
     pipeline = get_pipeline(name)
     if pipeline is None:
         return spec_filter(get_spec(name))
-    out = dict(pipeline.filters)
+    out = {**TOPDOWN_FILTER, **pipeline.filters}
     pose = stated_filter(pipeline.pose)
     if "min_keypoint_score" in pose:              # a keypoint score means the same inside a crop
         out.setdefault("min_keypoint_score", pose["min_keypoint_score"])
