@@ -75,10 +75,7 @@ def median_ms(fn, repeat: int) -> float:
 
 def load(name: str, **kw):
     from pose_core.estimators import load_estimator
-    try:                                    # every keypoint with its score, as COCO's protocol expects
-        return load_estimator(name, keypoint_threshold=0.0, **kw)
-    except TypeError:
-        return load_estimator(name, **kw)
+    return load_estimator(name, min_keypoint_score=0.0, **kw)   # every keypoint with its score, as COCO expects
 
 
 def model_rows(names, labelled, images, repeat, threads):

@@ -7,8 +7,9 @@
 
 model: a zoo name or params file name with a config/<name>.yaml ('/' -> '_') uses that file after the common
 config/pose_node.yaml; any other zoo name or model folder is passed as the `model` parameter with the common
-file. Empty (the default) = the default model of pose_core/defaults.py. Boolean arguments take true/false;
-anything else stops the launch with one line naming the argument.
+file. Empty (the default) = the default model of pose_core/defaults.py. Boolean arguments take true/false
+(empty, their default: the node's own default); anything else stops the launch with one line naming the
+argument.
 """
 import os
 
@@ -28,9 +29,7 @@ def pose_node(context, *args, **kwargs):
 
     config_dir = os.path.join(get_package_share_directory("pose_ros"), "config")
     params = launch_args.pose_node_params(config_dir, arg("model"))
-    overrides = {"compressed": launch_args.flag("compressed", arg("compressed")),
-                 "depth": launch_args.flag("depth", arg("depth")),
-                 "autostart": launch_args.flag("autostart", arg("autostart"))}
+    overrides = launch_args.flag_overrides({name: arg(name) for name in ("compressed", "depth", "autostart")})
     image = arg("image")
     remaps = [("image", image), ("image/compressed", image + "/compressed"),
               ("depth", arg("depth_image")), ("camera_info", arg("camera_info"))]
@@ -47,11 +46,12 @@ def generate_launch_description():
         DeclareLaunchArgument("model", default_value="",
                               description="zoo name, config/<name>.yaml name or model folder ('' = default)"),
         DeclareLaunchArgument("image", default_value="image", description="camera image topic"),
-        DeclareLaunchArgument("compressed", default_value="false", description="use <image>/compressed"),
-        DeclareLaunchArgument("depth", default_value="false", description="3D keypoints from aligned depth"),
+        # Boolean node parameters: '' = the node's own default (pose_ros/params.py), not repeated here.
+        DeclareLaunchArgument("compressed", default_value="", description="use <image>/compressed (true/false)"),
+        DeclareLaunchArgument("depth", default_value="", description="3D keypoints from aligned depth (true/false)"),
         DeclareLaunchArgument("depth_image", default_value="depth", description="aligned depth topic"),
         DeclareLaunchArgument("camera_info", default_value="camera_info", description="CameraInfo topic"),
-        DeclareLaunchArgument("autostart", default_value="true",
-                              description="configure + activate the lifecycle node at start"),
+        DeclareLaunchArgument("autostart", default_value="",
+                              description="configure + activate the lifecycle node at start (true/false)"),
         OpaqueFunction(function=pose_node),
     ])

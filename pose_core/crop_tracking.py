@@ -92,15 +92,15 @@ def cut_square_crop(image: np.ndarray, box: tuple[int, int, int, int], size: int
     return cut_crop(image, (x0, y0, x0 + side, y0 + side), (size, size))
 
 
-def crop_input(preprocessor, image_bgr: np.ndarray, box: tuple[int, int, int, int]
+def crop_input(preprocessor, image: np.ndarray, box: tuple[int, int, int, int], color: str = "bgr"
                ) -> tuple[np.ndarray, InputTransform]:
     """The estimator's hook: like `Preprocessor.__call__` (same tensor layout, channel order, dtype and
     value scaling) but for a square crop box instead of the whole image. Returns (tensor, InputTransform);
     the transform maps the decoded people back to frame pixels exactly as the letterbox one does."""
     size = preprocessor.input_size[0] if preprocessor.input_size else max(box[2] - box[0], 1)
-    crop, transform = cut_square_crop(image_bgr, box, size)
+    crop, transform = cut_square_crop(image, box, size)
     # The crop is already size x size: the preprocessor only converts colour order, dtype and scale.
-    tensor, _ = preprocessor(crop, (size, size))
+    tensor, _ = preprocessor(crop, (size, size), color)
     return tensor, transform
 
 

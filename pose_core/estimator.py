@@ -22,12 +22,12 @@ from pose_core import zoo
 from pose_core.codecs import build_codec
 from pose_core.codecs.base import Codec
 from pose_core.flip import check_flip_test, codec_class
-from pose_core.image_io import MAX_PIXELS, to_bgr8
+from pose_core.image_io import MAX_PIXELS, to_uint8_color
 from pose_core.layouts import get_layout
-from pose_core.people import Person
+from pose_core.people import Person, filter_people
 from pose_core.preprocess import Preprocessor
-from pose_core.runtimes import load_runtime
 from pose_core.runtimes import cache as runtime_cache
+from pose_core.runtimes import load_runtime
 from pose_core.runtimes.base import Runtime
 from pose_core.scales import check_network_size, check_scales
 
@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 class PoseEstimator:
     def __init__(self, runtime: Runtime, preprocessor: Preprocessor, codec: Codec, name: str = "",
                  flip_test: bool = False, scales: tuple[float, ...] = (1.0,), max_pixels: int = MAX_PIXELS,
-                 supports_crop_tracking: bool = False):
+                 supports_crop_tracking: bool = False, min_person_score: float = 0.0,
+                 min_keypoint_score: float = 0.0):
         self.runtime, self.preprocessor, self.codec = runtime, preprocessor, codec
+        # The result filter (pose_core.people.filter_people); the codec itself only decodes.
+        self.min_person_score, self.min_keypoint_score = float(min_person_score), float(min_keypoint_score)
         self.layout = codec.layout
         self.name = name
         self.flip_test = flip_test
@@ -57,9 +60,12 @@ class PoseEstimator:
     def from_zoo(cls, name: str, *, runtime: str | None = None, device: str = "cpu",
                  threads: int | None = None, input_size: tuple[int, int] | str | None = None,
                  models_dir: str | Path | None = None, download: bool = False, verify: bool = False,
-                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,), **codec_options) -> "PoseEstimator":
+                 flip_test: bool = False, scales: tuple[float, ...] = (1.0,),
+                 min_person_score: float | None = None, min_keypoint_score: float | None = None,
+                 **codec_options) -> "PoseEstimator":
         """name: a zoo name or an exported model's folder/model.yaml. input_size: (w, h), "WxH",
         "native" (the image's own size, rounded up to the stride) or None (the entry's default).
+        min_person_score, min_keypoint_score: the result filter; None = the entry's value, else 0 (all).
         Crop tracking on a video stream (entries with `crop_tracking: true`): pose_core.stream."""
         spec = zoo.get_spec(name)
         if flip_test:                 # before loading anything
@@ -87,8 +93,13 @@ class PoseEstimator:
                                                                            spec.codec.get("stride", 1))))
         log.info("loaded %s: %s runtime on %s, input %s", spec.name, kind, rt.device,
                  "native" if size is None else "%dx%d" % size)
+        stated = zoo.spec_filter(spec)
         return cls(rt, pre, codec, name=spec.name, flip_test=flip_test, scales=scales,
-                   supports_crop_tracking=bool(spec.extra.get("crop_tracking")))
+                   supports_crop_tracking=bool(spec.extra.get("crop_tracking")),
+                   min_person_score=stated.get("min_person_score", 0.0) if min_person_score is None
+                   else min_person_score,
+                   min_keypoint_score=stated.get("min_keypoint_score", 0.0) if min_keypoint_score is None
+                   else min_keypoint_score)
 
     from_file = from_zoo
 
@@ -103,17 +114,18 @@ class PoseEstimator:
         that box (zeros outside the image), with no flip test or scales - a single-pose model following a
         person on a stream (pose_core.stream.CropTrackingStream proposes the box)."""
         t0 = time.perf_counter()
-        bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
-        h, w = bgr.shape[:2]
+        # Colour order kept: the preprocessor swaps channels only when the network wants the other order.
+        image, color = to_uint8_color(image, color, max_pixels=self.max_pixels)
+        h, w = image.shape[:2]
         base_w, base_h = self.preprocessor.target_size(w, h)
         runs = []  # (tensor, transform, flipped)
         if crop is not None:
             from pose_core.crop_tracking import crop_input
-            runs.append((*crop_input(self.preprocessor, bgr, crop), False))
+            runs.append((*crop_input(self.preprocessor, image, crop, color), False))
         for s in self.scales if not runs else ():
             size = None if s == 1.0 else _scaled(base_w, base_h, s, self.preprocessor.size_multiple)
             check_network_size(*(size or (base_w, base_h)), s)
-            tensor, transform = self.preprocessor(bgr, size)
+            tensor, transform = self.preprocessor(image, size, color)
             runs.append((tensor, transform, False))
             if self.flip_test:
                 runs.append((tensor[:, ::-1], transform, True))
@@ -134,6 +146,7 @@ class PoseEstimator:
             if p.box is not None:
                 (x0, y0), (x1, y1) = transform.to_image(np.asarray(p.box, np.float32).reshape(2, 2))
                 p.box = (float(x0), float(y0), float(x1), float(y1))
+        people = filter_people(people, self.min_person_score, self.min_keypoint_score)
         t3 = time.perf_counter()
         if not return_timing:
             return people

@@ -25,18 +25,23 @@ def load_estimator(name: str, *, runtime: str | None = None, device: str = "cpu"
                    input_size=None, models_dir: str | Path | None = None, download: bool = False,
                    verify: bool = False, flip_test: bool = False, scales: tuple[float, ...] = (1.0,),
                    crop_tracking: bool = False, stream: bool = False, detect_every: int | None = None,
+                   min_person_score: float | None = None, min_keypoint_score: float | None = None,
                    **codec_options):
     """stream: frames of one video follow each other (top-down pipelines then detect every N frames and
     track crops in between; detect_every overrides the pipeline's N). crop_tracking: single-pose models on a
-    stream crop each frame around the last pose (implies stream). Other arguments as PoseEstimator.from_zoo;
-    for a pipeline, runtime/input_size/codec_options apply to its pose model."""
+    stream crop each frame around the last pose (implies stream). min_person_score, min_keypoint_score: the
+    result filter; None = the values the entry states (zoo.stated_filter), else 0 (all decoded). Other
+    arguments as PoseEstimator.from_zoo; for a pipeline, runtime/input_size/codec_options apply to its pose
+    model."""
     from pose_core.stream import open_stream
 
     pipeline = zoo.get_pipeline(name)
     if pipeline is None:
         est = PoseEstimator.from_zoo(name, runtime=runtime, device=device, threads=threads,
                                      input_size=input_size, models_dir=models_dir, download=download,
-                                     verify=verify, flip_test=flip_test, scales=scales, **codec_options)
+                                     verify=verify, flip_test=flip_test, scales=scales,
+                                     min_person_score=min_person_score, min_keypoint_score=min_keypoint_score,
+                                     **codec_options)
         return open_stream(est, crop_tracking=crop_tracking) if stream or crop_tracking else est
     from pose_core.detectors import load_detector
     from pose_core.topdown import TopDownEstimator
@@ -56,5 +61,11 @@ def load_estimator(name: str, *, runtime: str | None = None, device: str = "cpu"
     options = dict(pipeline.options)
     if detect_every is not None:
         options["detect_every"] = int(detect_every)
+    # The pipeline filters; its pose model's codec only decodes (the pose estimator's own filter is unused).
+    stated = zoo.stated_filter(name)
+    options["min_person_score"] = stated.get("min_person_score", 0.0) if min_person_score is None \
+        else min_person_score
+    options["min_keypoint_score"] = stated.get("min_keypoint_score", 0.0) if min_keypoint_score is None \
+        else min_keypoint_score
     est = TopDownEstimator(detector, pose, name=pipeline.name, flip_test=flip_test, **options)
     return open_stream(est) if stream else est

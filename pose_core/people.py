@@ -53,3 +53,14 @@ class Person:
         return {"score": round(float(self.score), 4),
                 "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)]
                               for x, y, s in self.keypoints]}
+
+
+def filter_people(people: list[Person], min_person_score: float = 0.0,
+                  min_keypoint_score: float = 0.0) -> list[Person]:
+    """The result filter (docs/ros.md, "Score thresholds"): people scoring below min_person_score are
+    dropped; keypoints below min_keypoint_score become (0, 0, 0), i.e. not detected. In place, as the list."""
+    kept = [p for p in people if p.score >= min_person_score]
+    if min_keypoint_score > 0.0:
+        for p in kept:
+            p.drop_keypoints(p.keypoints[:, 2] < min_keypoint_score)
+    return kept

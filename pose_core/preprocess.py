@@ -54,17 +54,21 @@ class Preprocessor:
         m = self.size_multiple
         return (math.ceil(width / m) * m, math.ceil(height / m) * m)
 
-    def __call__(self, image_bgr: np.ndarray, size: tuple[int, int] | None = None
+    def __call__(self, image: np.ndarray, size: tuple[int, int] | None = None, color: str = "bgr"
                  ) -> tuple[np.ndarray, InputTransform]:
-        h, w = image_bgr.shape[:2]
+        """image: (H, W, 3) uint8 in colour order `color` ('bgr' or 'rgb'); swapped only when the network
+        wants the other order (an RGB frame for an RGB model is never converted)."""
+        if color not in ("bgr", "rgb"):
+            raise ValueError(f"color must be 'bgr' or 'rgb', not {color!r}")
+        h, w = image.shape[:2]
         tw, th = size or self.target_size(w, h)
         if self.resize == "letterbox":
-            canvas, transform = letterbox(image_bgr, (tw, th), self.pad_value, self.anchor)
+            canvas, transform = letterbox(image, (tw, th), self.pad_value, self.anchor)
         else:
-            canvas = _resize(image_bgr, tw, th)
+            canvas = _resize(image, tw, th)
             transform = InputTransform(tw / w, th / h)
-        if self.channel_order == "rgb":
-            canvas = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
+        if self.channel_order != color:
+            canvas = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)       # the same swap either way
         if np.issubdtype(self.dtype, np.integer):
             return canvas.astype(self.dtype), transform
         tensor = canvas.astype(np.float32)

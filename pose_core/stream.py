@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pose_core import zoo
 from pose_core.crop_tracking import MoveNetCropTracker
+from pose_core.defaults import STREAM_DEFAULTS
 from pose_core.image_io import to_bgr8
 from pose_core.lift3d import lift_people
 from pose_core.people import Person
@@ -160,19 +162,26 @@ def open_stream(estimator, crop_tracking: bool = False, detect_every: int | None
     return CropTrackingStream(estimator) if crop_tracking else EstimatorStream(estimator)
 
 
+def result_filter(model: str, min_person_score: float | None = None,
+                  min_keypoint_score: float | None = None) -> dict[str, float]:
+    """The result filter a stream's estimator applies (docs/ros.md "Score thresholds"), as keyword arguments
+    of load_estimator: the user's value when given, else the model's own (zoo.stated_filter), else
+    pose_core.defaults.STREAM_DEFAULTS. The node's parameters and `pose video`'s flags resolve here."""
+    given = {"min_person_score": min_person_score, "min_keypoint_score": min_keypoint_score}
+    stated = zoo.stated_filter(model)
+    return {k: float(given[k]) if given[k] is not None else float(stated.get(k, STREAM_DEFAULTS[k]))
+            for k in zoo.FILTER_KEYS}
+
+
 # ---------------------------------------------------------------------------------------------- pipeline
 class FramePipeline:
-    """One frame through the chain: stream (estimator) -> score filters -> tracking -> 3D lift.
+    """One frame through the chain: stream (estimator, which applies the result filter) -> tracking -> 3D lift.
 
     estimator: an EstimatorStream (kept: its state is this pipeline's), or an estimator (a stream is opened
-    over it). The score filters are the ONE place the user's thresholds apply (the node's min_person_score /
-    min_keypoint_score parameters, `pose video`'s flags)."""
+    over it). The score thresholds are the estimator's (result_filter above resolves the user's values)."""
 
-    def __init__(self, estimator, min_person_score: float = 0.0, min_keypoint_score: float = 0.0,
-                 tracker: PoseTracker | None = None, depth_window: int = 5):
+    def __init__(self, estimator, tracker: PoseTracker | None = None, depth_window: int = 5):
         self.stream = estimator if isinstance(estimator, EstimatorStream) else open_stream(estimator)
-        self.min_person_score = min_person_score
-        self.min_keypoint_score = min_keypoint_score
         self.tracker = tracker
         self.depth_window = depth_window
         self._size: tuple[int, int] | None = None
@@ -186,10 +195,6 @@ class FramePipeline:
         """image: (H, W, 3|4) or (H, W) array, channels in `color` order ('bgr' or 'rgb') -> (people,
         timing dict with the estimator's ms under 'total')."""
         people, timing = self.stream.estimate(image, color=color, return_timing=True)
-        # The user's thresholds, per stream (the estimator's own cuts - codec threshold, letterbox - came first).
-        people = [p for p in people if p.score >= self.min_person_score]
-        for p in people:
-            p.drop_keypoints(p.keypoints[:, 2] < self.min_keypoint_score)
         if self.tracker is not None:
             size = np.shape(image)[:2]
             if self._size != size:     # another resolution = another stream: old ids do not apply

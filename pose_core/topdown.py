@@ -22,8 +22,8 @@ import numpy as np
 from pose_core.crops import box_from_keypoints, cut_crop, fit_box
 from pose_core.detectors import PersonBox, PersonDetector
 from pose_core.estimator import PoseEstimator
-from pose_core.image_io import MAX_PIXELS, to_bgr8
-from pose_core.people import Person
+from pose_core.image_io import MAX_PIXELS, to_uint8_color
+from pose_core.people import Person, filter_people
 from pose_core.tracking import keypoint_similarity
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,14 @@ class TopDownEstimator:
     """detector: PersonDetector. pose: a PoseEstimator over a single-pose model (one person per input).
     margin: crops are the box grown to the pose input's aspect ratio, times this factor (context around
     the person, as single-pose models were trained with). keypoint_threshold: keypoints above it count
-    towards the person's score (box score x mean of those keypoint scores). score_threshold: people
-    below it are dropped. max_people: at most this many boxes per frame go to the pose model. detect_every:
-    this pipeline's default for its streams (pose_core.stream.TopDownStream)."""
+    towards the person's score (box score x mean of those keypoint scores). min_person_score,
+    min_keypoint_score: the result filter (pose_core.people.filter_people; the pose model's codec only
+    decodes). max_people: at most this many boxes per frame go to the pose model. detect_every: this
+    pipeline's default for its streams (pose_core.stream.TopDownStream)."""
 
     def __init__(self, detector: PersonDetector, pose: PoseEstimator, name: str = "", margin: float = 1.25,
-                 flip_test: bool = False, keypoint_threshold: float = 0.2, score_threshold: float = 0.1,
-                 max_people: int = 20, detect_every: int = 1,
+                 flip_test: bool = False, keypoint_threshold: float = 0.2, min_person_score: float = 0.0,
+                 min_keypoint_score: float = 0.0, max_people: int = 20, detect_every: int = 1,
                  letterbox: bool = True, max_pixels: int = MAX_PIXELS):
         if not getattr(pose.codec, "single_person", False):
             raise ValueError(f"{pose.name} is not a single-pose model; a top-down pipeline needs one "
@@ -56,7 +57,7 @@ class TopDownEstimator:
         self.letterbox = bool(letterbox)
         self.flip_test = flip_test
         self.keypoint_threshold = float(keypoint_threshold)
-        self.score_threshold = float(score_threshold)
+        self.min_person_score, self.min_keypoint_score = float(min_person_score), float(min_keypoint_score)
         self.max_people = int(max_people)
         self.detect_every = int(detect_every)
         self.max_pixels = max_pixels
@@ -84,11 +85,11 @@ class TopDownEstimator:
         per person: each crop comes from them, and the detector runs only when a tracked person is lost.
         None or []: the detector runs. detected: whether it ran."""
         t0 = time.perf_counter()
-        bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
+        frame, color = to_uint8_color(image, color, max_pixels=self.max_pixels)   # colour order kept
         timing = {"detect": 0.0, "network": 0.0, "preprocess": 0.0, "decode": 0.0}
         people = None
         if tracks:
-            people = self._from_boxes(bgr, self._boxes_from_tracks(tracks), timing, grow=False)
+            people = self._from_boxes(frame, self._boxes_from_tracks(tracks), timing, grow=False, color=color)
             # A person the crops lost (left, occluded, or the crop drifted off the torso): look again
             # with the detector on this frame.
             if len(people) < len(tracks) or not all(self._trackable(p) for p in people):
@@ -96,9 +97,9 @@ class TopDownEstimator:
         detected = people is None
         if detected:
             t = time.perf_counter()
-            boxes = self.detector(bgr)[: self.max_people]
+            boxes = self.detector(frame, color)[: self.max_people]
             timing["detect"] = (time.perf_counter() - t) * 1000.0
-            people = self._from_boxes(bgr, boxes, timing, grow=True)
+            people = self._from_boxes(frame, boxes, timing, grow=True, color=color)
         people = _suppress_duplicates(people)
         timing["total"] = (time.perf_counter() - t0) * 1000.0
         return people, timing, detected
@@ -106,8 +107,9 @@ class TopDownEstimator:
     def estimate_in_boxes(self, image: np.ndarray, boxes: list[PersonBox], color: str = "bgr") -> list[Person]:
         """Pose of the person in each given box (your own detector's, e.g. from another ROS node), in image
         pixels; boxes under 2 pixels are skipped."""
-        bgr = to_bgr8(image, color, max_pixels=self.max_pixels)
-        return self._from_boxes(bgr, list(boxes), {"preprocess": 0.0, "network": 0.0, "decode": 0.0}, grow=True)
+        image, color = to_uint8_color(image, color, max_pixels=self.max_pixels)
+        return self._from_boxes(image, list(boxes), {"preprocess": 0.0, "network": 0.0, "decode": 0.0},
+                                grow=True, color=color)
 
     def describe(self) -> str:
         return (f"{self.name} ({self.layout.name}) - detector {self.detector.runtime.describe()}, "
@@ -132,7 +134,8 @@ class TopDownEstimator:
             boxes.append(PersonBox(*box, score=1.0))
         return boxes
 
-    def _from_boxes(self, bgr: np.ndarray, boxes: list[PersonBox], timing: dict, grow: bool) -> list[Person]:
+    def _from_boxes(self, frame: np.ndarray, boxes: list[PersonBox], timing: dict, grow: bool,
+                    color: str = "bgr") -> list[Person]:
         t = time.perf_counter()
         w, h = self.input_size
         crops, transforms, kept = [], [], []
@@ -141,12 +144,12 @@ class TopDownEstimator:
                 continue
             margin = self.margin if grow else 1.0
             region = fit_box((box.x0, box.y0, box.x1, box.y1), w / h, margin)
-            crop, transform = cut_crop(bgr, region, (w, h))
+            crop, transform = cut_crop(frame, region, (w, h))
             if self.letterbox:
                 # Only the person's own (margin-grown) box is shown; the rest of the input is black like
                 # the letterbox padding the model was trained with, so a neighbour cannot take the pose.
                 _blank_outside(crop, transform, fit_box((box.x0, box.y0, box.x1, box.y1), None, margin))
-            tensor, _ = self.pose.preprocessor(crop, (w, h))    # colour order, dtype and value scale only
+            tensor, _ = self.pose.preprocessor(crop, (w, h), color)    # colour order, dtype and value scale only
             crops.append(tensor)
             transforms.append(transform)
             kept.append(box)
@@ -167,12 +170,12 @@ class TopDownEstimator:
             found = codec.decode(out, (w, h))
             if not found:
                 continue
-            person = found[0]
+            (person,) = filter_people(found[:1], 0.0, self.min_keypoint_score)   # keypoints; the person below
             seen = person.keypoints[:, 2] > 0
             person.keypoints[seen, :2] = transform.to_image(person.keypoints[seen, :2])
             confident = person.keypoints[:, 2] > self.keypoint_threshold
             person.score = float(box.score * (person.keypoints[confident, 2].mean() if confident.any() else 0.0))
-            if person.score < self.score_threshold:
+            if person.score < self.min_person_score:      # filter_people's rule, on the pipeline's score
                 continue
             person.box = (box.x0, box.y0, box.x1, box.y1) if grow else person.bbox()
             people.append(person)

@@ -13,17 +13,8 @@ import numpy as np
 
 from pose_core.errors import ImageError
 from pose_core.image_header import check_encoded
-
-# encoding -> (numpy dtype, channels)
-ENCODINGS: dict[str, tuple[np.dtype, int]] = {
-    "rgb8": (np.dtype(np.uint8), 3), "bgr8": (np.dtype(np.uint8), 3),
-    "rgba8": (np.dtype(np.uint8), 4), "bgra8": (np.dtype(np.uint8), 4),
-    "mono8": (np.dtype(np.uint8), 1), "8UC1": (np.dtype(np.uint8), 1), "8UC3": (np.dtype(np.uint8), 3),
-    "mono16": (np.dtype(np.uint16), 1), "16UC1": (np.dtype(np.uint16), 1),
-    "32FC1": (np.dtype(np.float32), 1),
-}
-
-from pose_core.image_io import MAX_PIXELS as DEFAULT_MAX_PIXELS  # noqa: E402  (one limit for all inputs)
+from pose_core.image_io import ENCODINGS, from_encoding  # the one conversion, shared with the library
+from pose_core.image_io import MAX_PIXELS as DEFAULT_MAX_PIXELS  # one limit for all inputs
 
 
 def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -58,36 +49,23 @@ def image_to_numpy(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return rows.view(dtype.newbyteorder(order)).astype(dtype).reshape(shape)
 
 
-def to_bgr8(arr: np.ndarray, encoding: str) -> np.ndarray:
-    """Any supported colour/mono encoding -> (H, W, 3) uint8 BGR, the estimator's input."""
-    if encoding in ("bgr8", "8UC3"):
-        return arr
-    if encoding == "rgb8":
-        return cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
-    if encoding == "rgba8":
-        return cv2.cvtColor(arr, cv2.COLOR_RGBA2BGR)
-    if encoding == "bgra8":
-        return cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
-    if encoding in ("mono8", "8UC1"):
-        return cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
-    if encoding in ("mono16", "16UC1"):
-        # Use the full 16-bit range of the frame (IR/thermal cameras rarely fill it).
-        lo, hi = float(arr.min()), float(arr.max())
-        scaled = ((arr.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1.0))).astype(np.uint8)
-        return cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR)
-    raise ImageError(f"encoding {encoding!r} is not a colour or mono image")
-
-
 def check_image_msg(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """ImageError unless image_msg_to_bgr can convert msg. Cheap (header fields and a view, no copy): the node
+    """ImageError unless image_msg_to_array can convert msg. Cheap (header fields and a view, no copy): the node
     runs it on receipt, so a broken frame is counted and never displaces a good one waiting to be served."""
     image_to_numpy(msg, max_pixels)
     if ENCODINGS[msg.encoding][0].kind == "f":
         raise ImageError(f"encoding {msg.encoding!r} is not a colour or mono image")
 
 
+def image_msg_to_array(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
+    """Image message -> ((H, W, 3) uint8, 'bgr' or 'rgb'), converted once by pose_core.image_io.from_encoding:
+    an rgb8 frame stays RGB (a model wanting RGB then gets it with no conversion at all)."""
+    return from_encoding(image_to_numpy(msg, max_pixels), msg.encoding)
+
+
 def image_msg_to_bgr(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    return to_bgr8(image_to_numpy(msg, max_pixels), msg.encoding)
+    image, order = image_msg_to_array(msg, max_pixels)
+    return image if order == "bgr" else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
 
 def compressed_to_bgr(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -42,6 +42,12 @@ def source(value: str) -> int | str:
     return int(v) if v.isdigit() else v
 
 
+def flag_overrides(args: dict[str, str]) -> dict[str, bool]:
+    """Boolean node parameters given as launch arguments; an empty argument (the launch file's default) is left
+    out, so the node's own default (pose_ros/params.py) applies and is not repeated in the launch file."""
+    return {name: flag(name, value) for name, value in args.items() if value.strip()}
+
+
 def model_params_file(config_dir: str, model: str) -> str | None:
     """config/<model>.yaml ('/' -> '_') when the project ships one for this model, else None."""
     path = os.path.join(config_dir, model.replace("/", "_") + ".yaml")

@@ -1,4 +1,6 @@
-"""The pose node's parameters as data: name -> (default, description, range, read_only).
+"""The pose node's parameters as data: name -> (default, description, range, read_only). This is where the
+node's defaults live; config/*.yaml files hold overrides only (test/test_ros_launch.py checks it). List them with
+`ros2 param describe /pose_node <name>` or `python -m pose_ros.params`.
 
 Types follow the defaults (str/bool/int/float); ranges become ROS descriptor ranges, so `ros2 param set`
 rejects out-of-range values before the node sees them. Topics and QoS are read-only (fixed at start).
@@ -15,6 +17,7 @@ try:
 except ImportError:          # older rclpy: a typed parameter without a value reads as None
     ParameterUninitializedException = ()
 
+from pose_core import stream, zoo
 from pose_core.defaults import DEFAULT_MODEL
 from pose_core.defaults import STREAM_DEFAULTS as S
 
@@ -39,10 +42,12 @@ POSE_NODE_PARAMS: dict[str, Param] = {
     "detect_every": Param(0, "top-down pipelines: run the person detector every N frames (and whenever a "
                              "person is lost), crop from tracked keypoints in between; 0 = the pipeline's "
                              "default, 1 = every frame", (0, 1000)),
-    # results
-    "min_person_score": Param(S["min_person_score"], "drop people scoring below this", (0.0, 1.0)),
-    "min_keypoint_score": Param(S["min_keypoint_score"], "keypoints below this are reported as not detected "
-                                "(score 0)", (0.0, 1.0)),
+    # results: the result filter (docs/ros.md "Score thresholds"); unset = the model's own value, else FILTER
+    "min_person_score": Param(Parameter.Type.DOUBLE, "drop people scoring below this; unset = the model's zoo "
+                              f"entry value, else {S['min_person_score']}", (0.0, 1.0)),
+    "min_keypoint_score": Param(Parameter.Type.DOUBLE, "keypoints below this are reported as not detected "
+                                f"(score 0); unset = the model's zoo entry value, else {S['min_keypoint_score']}",
+                                (0.0, 1.0)),
     "max_pixels": Param(50_000_000, "reject larger input images (bad input guard)", (1, 500_000_000)),
     # topics and QoS (read-only)
     "image_topic": Param("image", "sensor_msgs/Image input; the compressed input is <image_topic>/compressed",
@@ -89,15 +94,25 @@ POSE_NODE_PARAMS: dict[str, Param] = {
                            "0 = as fast as frames come", (0.0, 1000.0)),
 }
 
+# The result filter where neither the user nor the model's zoo entry gives a value (pose_core.defaults).
+FILTER_DEFAULTS = {k: S[k] for k in zoo.FILTER_KEYS}
+
 # Changing any of these rebuilds the estimator.
 MODEL_PARAMS = ("model", "runtime", "device", "threads", "input_size", "crop_tracking", "detect_every")
+
+
+def result_filter(p: dict) -> dict[str, float]:
+    """The node's result filter for the loaded model p["model"] (pose_core.stream.result_filter, as `pose video`)."""
+    return stream.result_filter(p["model"], p["min_person_score"], p["min_keypoint_score"])
 
 
 def descriptor(name: str, p: Param) -> ParameterDescriptor:
     d = ParameterDescriptor(name=name, description=p.description, read_only=p.read_only)
     if p.range is not None:
         lo, hi = p.range
-        if isinstance(p.default, int) and not isinstance(p.default, bool):
+        typed = isinstance(p.default, Parameter.Type)          # an IntEnum: not an int default
+        if (p.default == Parameter.Type.INTEGER) if typed else (isinstance(p.default, int)
+                                                                and not isinstance(p.default, bool)):
             d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
         else:
             d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
@@ -117,3 +132,14 @@ def _value(node, name: str):
         return node.get_parameter(name).value
     except ParameterUninitializedException:         # declared by type only and not given
         return None
+
+
+def main() -> None:
+    """Print every parameter with its default and description (the node's defaults, one place)."""
+    for name, p in POSE_NODE_PARAMS.items():
+        default = "(unset)" if isinstance(p.default, Parameter.Type) else repr(p.default)
+        print(f"{name} = {default}{' [read-only]' if p.read_only else ''}: {p.description}")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,12 +26,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 
+import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import ParameterException
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import LoggingSeverity
@@ -41,20 +42,19 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import MarkerArray
 
+from pose_core import estimators, quiet
 from pose_core.draw import draw_people
 from pose_core.errors import ImageError, PoseError
-from pose_core import estimators, quiet
 from pose_core.lift3d import check_intrinsics, depth_to_metres, scale_intrinsics
 from pose_core.stream import DepthFrame, FramePipeline, nearest_in_time
 from pose_core.tracking import PoseTracker
+from pose_msgs.msg import PersonArray
 from pose_ros.cameras import CameraTopics, camera_view, plan_cameras
-from pose_ros.image_conv import (check_image_msg, compressed_to_bgr, image_msg_to_bgr, image_to_numpy,
-                                 numpy_to_image)
+from pose_ros.image_conv import check_image_msg, compressed_to_bgr, image_msg_to_array, image_to_numpy, numpy_to_image
 from pose_ros.mailbox import LatestMailboxes
 from pose_ros.markers import people_to_markers
 from pose_ros.messages import people_to_msg, stamp_seconds
-from pose_msgs.msg import PersonArray
-from pose_ros.params import MODEL_PARAMS, POSE_NODE_PARAMS, declare, values
+from pose_ros.params import MODEL_PARAMS, POSE_NODE_PARAMS, declare, result_filter, values
 from pose_ros.shutdown import SignalExit, init_ros
 from pose_ros.stats import NodeStats, process_rss_mb
 from pose_ros.transport import TransportCheck
@@ -330,9 +330,13 @@ class PoseNode(LifecycleNode):
         new_trackers = wanted != self._tracker_config     # a new tracker only when its settings change
         self._tracker_config = wanted
         self.estimator.max_pixels = self.p["max_pixels"]
+        filters = result_filter(self.p)       # the estimator filters (the codec only decodes)
         for cam in self.cameras:
             pl = cam.pipeline
-            pl.min_person_score, pl.min_keypoint_score = self.p["min_person_score"], self.p["min_keypoint_score"]
+            shared = pl.stream.estimator          # the networks every camera's stream shares
+            shared.min_person_score = filters["min_person_score"]
+            shared.min_keypoint_score = filters["min_keypoint_score"]
+            shared.max_pixels = self.p["max_pixels"]     # one limit: the parameter, also in the estimator
             pl.depth_window = self.p["depth_window"]
             if new_trackers:
                 key = cam.topics.image
@@ -370,16 +374,16 @@ class PoseNode(LifecycleNode):
     def _process(self, cam: Camera, frame: Frame) -> None:
         msg = frame.msg
         if isinstance(msg, CompressedImage):
-            bgr = compressed_to_bgr(msg, self.p["max_pixels"])
-        else:
-            bgr = image_msg_to_bgr(msg, self.p["max_pixels"])
-        h, w = bgr.shape[:2]
+            image, color = compressed_to_bgr(msg, self.p["max_pixels"]), "bgr"
+        else:       # converted once; an rgb8 frame stays RGB for the model (most want RGB)
+            image, color = image_msg_to_array(msg, self.p["max_pixels"])
+        h, w = image.shape[:2]
         depth = self._match_depth(cam, msg.header.stamp, (w, h)) if self.p["depth"] else None
         with self._lock:
             pipeline, p = cam.pipeline, self.p
             if self.estimator is None:       # cleaned up meanwhile
                 return
-            people, timing = pipeline.process(bgr, stamp_seconds(msg.header.stamp), depth)
+            people, timing = pipeline.process(image, stamp_seconds(msg.header.stamp), depth, color=color)
         est = pipeline.stream
         cam.pub_poses.publish(people_to_msg(people, msg.header, est.layout.name, est.name, w, h))
         done = time.monotonic()
@@ -398,6 +402,7 @@ class PoseNode(LifecycleNode):
                                                       depth.k if depth is not None else self._k_or_none(cam),
                                                       use_3d=depth is not None))
         if p["publish_annotated"] and cam.pub_annotated.get_subscription_count():
+            bgr = image if color == "bgr" else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)   # drawing is in BGR
             cam.pub_annotated.publish(numpy_to_image(draw_people(bgr, people), "bgr8", Image, msg.header))
 
     @staticmethod

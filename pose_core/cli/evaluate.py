@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip-test", action="store_true", help="--model: average with the mirrored image")
     p.add_argument("--keypoint-threshold", type=float, default=0.0,
                    help="--model: report keypoints down to this score (default 0: every keypoint with its "
-                        "score, as COCO's protocol expects; models whose decoder has no such option keep theirs)")
+                        "score, as COCO's protocol expects; a heatmap decoder's own peak threshold still applies)")
     p.add_argument("--save-predictions", help="--model: also write the predictions as COCO results JSON")
     p.add_argument("--out", help="results JSON (default: print only)")
 
@@ -46,13 +46,8 @@ def predict_dataset(model: str, coco, images_dir: Path, layout, flip_test: bool 
     from pose_core.evaluation import to_results
     from pose_core.image_io import read_image
 
-    try:
-        est = load_estimator(model, flip_test=flip_test, **(
-            {} if keypoint_threshold is None else {"keypoint_threshold": keypoint_threshold}))
-    except TypeError as exc:      # a decoder without a keypoint threshold (PAF, heatmaps keep their own)
-        if "keypoint_threshold" not in str(exc):
-            raise
-        est = load_estimator(model, flip_test=flip_test)
+    # keypoint_threshold: the result filter's min_keypoint_score (a heatmap codec's peak threshold stays).
+    est = load_estimator(model, flip_test=flip_test, min_keypoint_score=keypoint_threshold)
     results = []
     for img in tqdm(coco.loadImgs(coco.getImgIds()), desc="eval", unit="img"):
         image = read_image(images_dir / img["file_name"])
@@ -80,8 +75,14 @@ def _read_predictions(path: str) -> list[dict]:
 def run(args) -> int:
     from pose_core.cli.outputs import check_output_file
     from pose_core.errors import DatasetError
-    from pose_core.evaluation import (convert_results, evaluate_crowdpose, evaluate_keypoints, evaluate_pckh,
-                                      ground_truth_layout, load_ground_truth)
+    from pose_core.evaluation import (
+        convert_results,
+        evaluate_crowdpose,
+        evaluate_keypoints,
+        evaluate_pckh,
+        ground_truth_layout,
+        load_ground_truth,
+    )
     from pose_core.evaluation.coco import layout_for_count
     from pose_core.layouts import CROWDPOSE14, MPII16
 
@@ -94,7 +95,8 @@ def run(args) -> int:
         results = _read_predictions(args.predictions)
         if results:
             k = len(results[0]["keypoints"]) // 3
-            source = layout_for_count(k, args.pred_layout) if (args.pred_layout or k != layout.num_keypoints) else layout
+            named_or_other = args.pred_layout or k != layout.num_keypoints
+            source = layout_for_count(k, args.pred_layout) if named_or_other else layout
             results = convert_results(results, source, layout)
     else:
         gt = Path(args.gt).resolve()

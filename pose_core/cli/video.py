@@ -31,10 +31,12 @@ def add_arguments(p):
                         "lost), track crops in between (default: the pipeline's)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
     g = p.add_argument_group("results (the pose node's parameters of the same names)")
-    g.add_argument("--min-person-score", type=_unit, default=S["min_person_score"], metavar="S",
-                   help="drop people scoring below this (default %(default)s)")
-    g.add_argument("--min-keypoint-score", type=_unit, default=S["min_keypoint_score"], metavar="S",
-                   help="keypoints below this are not detected (default %(default)s)")
+    g.add_argument("--min-person-score", type=_unit, default=None, metavar="S",
+                   help=f"drop people scoring below this (default: the model's own value, else "
+                        f"{S['min_person_score']})")
+    g.add_argument("--min-keypoint-score", type=_unit, default=None, metavar="S",
+                   help=f"keypoints below this are not detected (default: the model's own value, else "
+                        f"{S['min_keypoint_score']})")
     g.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=S["tracking"],
                    help="stable person ids across frames")
     g.add_argument("--tracking-min-similarity", type=_unit, default=S["tracking_min_similarity"], metavar="OKS",
@@ -60,7 +62,7 @@ def run(args) -> int:
     import cv2
 
     from pose_core.draw import draw_people
-    from pose_core.stream import FramePipeline
+    from pose_core.stream import FramePipeline, result_filter
     from pose_core.tracking import PoseTracker
 
     check_output_file(args.out, "--out", "pose_video.avi")   # before any work: not after the whole video
@@ -70,10 +72,11 @@ def run(args) -> int:
     if not cap.isOpened():
         raise PoseError(f"cannot open video source {args.source!r}")
     estimator = estimator_from_args(args, crop_tracking=args.crop_tracking, stream=True,
-                                    detect_every=args.detect_every)
+                                    detect_every=args.detect_every,
+                                    **result_filter(args.model, args.min_person_score, args.min_keypoint_score))
     tracker = PoseTracker(args.tracking_min_similarity, args.tracking_max_age, args.smoothing,
                           args.smoothing_min_cutoff, args.smoothing_beta) if args.tracking else None
-    pipeline = FramePipeline(estimator, args.min_person_score, args.min_keypoint_score, tracker)
+    pipeline = FramePipeline(estimator, tracker)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

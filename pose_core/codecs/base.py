@@ -19,6 +19,9 @@ class Codec(abc.ABC):
     layout: KeypointLayout
     #: True when decode() returns at most one person per input (top-down pipelines need such a model)
     single_person: bool = False
+    #: The model family's result filter (min_person_score / min_keypoint_score), applied by the estimator,
+    #: never by decode(); a zoo entry may state its own (docs/ros.md "Score thresholds").
+    result_filter: dict = {}
 
     @abc.abstractmethod
     def decode(self, outputs: list[np.ndarray], input_size: tuple[int, int]) -> list[Person]:

@@ -31,7 +31,14 @@ def _keypoints_to_pixels(yxs: np.ndarray, input_size: tuple[int, int], keypoint_
 
 
 class _MoveNetCodec(Codec):
-    def __init__(self, layout: KeypointLayout, score_threshold: float = 0.2, keypoint_threshold: float = 0.2):
+    """score_threshold, keypoint_threshold: off (0) by default. MoveNet decodes inside its graph, so these
+    would only filter; the filter is the estimator's (result_filter below, or a user's value), so that a
+    lower value given by a user is not hidden here. Kept for codec-level use."""
+
+    # MultiPose: its own person score; SinglePose: the mean keypoint score. Below 0.2 a keypoint is a guess.
+    result_filter = {"min_person_score": 0.2, "min_keypoint_score": 0.2}
+
+    def __init__(self, layout: KeypointLayout, score_threshold: float = 0.0, keypoint_threshold: float = 0.0):
         if layout.num_keypoints != 17:
             raise ValueError(f"{type(self).__name__} needs a 17-keypoint layout (coco17), got {layout.name}")
         self.layout = layout

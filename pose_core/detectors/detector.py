@@ -38,9 +38,9 @@ class PersonDetector:
         self.name = name
         self.channels_first = channels_first      # NCHW input (models exported from PyTorch via ONNX)
 
-    def __call__(self, image_bgr: np.ndarray) -> list[PersonBox]:
-        """uint8 BGR image -> person boxes in its pixels (clipped to the image), best first."""
-        tensor, transform = self.preprocessor(image_bgr)
+    def __call__(self, image_bgr: np.ndarray, color: str = "bgr") -> list[PersonBox]:
+        """uint8 image (colour order `color`) -> person boxes in its pixels (clipped to the image), best first."""
+        tensor, transform = self.preprocessor(image_bgr, None, color)
         if self.channels_first:
             tensor = np.ascontiguousarray(tensor.transpose(2, 0, 1))
         outputs = [o[0] for o in self.runtime(tensor[None])]

@@ -19,7 +19,7 @@ log = logging.getLogger("pose_core.device")
 class OpenVinoIRRuntime(KerasRuntime):
     kind = "openvino_ir"
 
-    def __init__(self, path: Path, device: str = "cpu"):   # noqa: super().__init__ loads .keras files
+    def __init__(self, path: Path, device: str = "cpu"):   # no super().__init__: it loads .keras files
         import tensorflow as tf
 
         from pose_core.convert.openvino_ir import convert_openvino_ir

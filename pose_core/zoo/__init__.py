@@ -140,6 +140,7 @@ class PipelineSpec:
     options: dict = field(default_factory=dict)   # TopDownEstimator options (margin, detect_every, ...)
     pose_options: dict = field(default_factory=dict)   # codec overrides for the pose model
     description: str = ""
+    filters: dict = field(default_factory=dict)   # stated min_person_score / min_keypoint_score (FILTER_KEYS)
 
 
 AD_HOC_PIPELINE = "topdown:"
@@ -154,10 +155,56 @@ def _load_entries() -> tuple[dict[str, ModelSpec], dict[str, PipelineSpec]]:
                 pipelines[name] = PipelineSpec(name=name, detector=d["detector"], pose=d["pose"],
                                                options=dict(d.get("options", {})),
                                                pose_options=dict(d.get("pose_options", {})),
-                                               description=d.get("description", ""))
+                                               description=d.get("description", ""),
+                                               filters=_filters(name, d))
             else:
                 entries[name] = ModelSpec.from_dict(name, d)
     return entries, pipelines
+
+
+# The result filter's settings (pose_core.people.filter_people): a codec family's values (Codec.result_filter);
+# an entry states them only where one model needs other values. docs/ros.md, "Score thresholds".
+FILTER_KEYS = ("min_person_score", "min_keypoint_score")
+
+
+# Top-down pipelines' own person filter, on their person score (box score x mean confident keypoint score),
+# zoo and ad hoc pipelines alike; their keypoint filter is their pose model's.
+TOPDOWN_FILTER = {"min_person_score": 0.1}
+
+
+def _filters(name: str, d: dict) -> dict[str, float]:
+    out = {}
+    for key in FILTER_KEYS:
+        if key in d:
+            value = d[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ModelError(f"model entry {name!r}: {key} must be a number in [0, 1], not {value!r}")
+            out[key] = float(value)
+    return out
+
+
+def spec_filter(spec: "ModelSpec") -> dict[str, float]:
+    """A pose model's own filter values: its codec family's (Codec.result_filter), updated by what its entry
+    states. Imported and exported models thus get their family's values too."""
+    from pose_core.flip import codec_class
+
+    cls = codec_class(spec.codec.get("name", ""))
+    return {**(cls.result_filter if cls is not None else {}), **_filters(spec.name, spec.extra)}
+
+
+def stated_filter(name: str) -> dict[str, float]:
+    """A model's own filter values (a pose model: spec_filter; a pipeline: TOPDOWN_FILTER updated by what its
+    entry states, with min_keypoint_score from its pose model when the pipeline states none). Keys not given
+    are absent: the caller's defaults apply (0 = everything decoded in the library, pose_core.stream.result_filter
+    for streams: the node and `pose video`)."""
+    pipeline = get_pipeline(name)
+    if pipeline is None:
+        return spec_filter(get_spec(name))
+    out = {**TOPDOWN_FILTER, **pipeline.filters}
+    pose = stated_filter(pipeline.pose)
+    if "min_keypoint_score" in pose:              # a keypoint score means the same inside a crop
+        out.setdefault("min_keypoint_score", pose["min_keypoint_score"])
+    return out
 
 
 _ENTRIES: dict[str, ModelSpec] | None = None

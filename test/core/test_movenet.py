@@ -42,7 +42,7 @@ def test_zoo_entries_resolve_and_verify_every_file(models_dir, name):
 
 # ------------------------------------------------------------------------------------------ codecs (unit)
 def test_multipose_codec_converts_sorts_and_thresholds():
-    codec = build_codec("movenet_multipose", COCO17)
+    codec = build_codec("movenet_multipose", COCO17, score_threshold=0.2, keypoint_threshold=0.2)
     rows = np.zeros((6, 56), np.float32)
     rows[:, 55] = [0.1, 0.9, 0.5, 0.0, 0.19, 0.3]
     rows[1, :51] = np.tile([0.25, 0.5, 0.8], 17)                  # y=0.25, x=0.5, score 0.8
@@ -87,7 +87,7 @@ def test_multipose_finds_nobody_on_the_cat(estimators, images_dir):
     est = estimators["movenet/multipose-lightning"]
     assert est(_read(images_dir, "cat.jpg")) == []
     tensor, _ = est.preprocessor(_read(images_dir, "cat.jpg"))
-    assert est.runtime(tensor[None])[0][0, :, 55].max() < est.codec.score_threshold
+    assert est.runtime(tensor[None])[0][0, :, 55].max() < est.min_person_score
 
 
 @pytest.mark.parametrize("model", MOVENETS)

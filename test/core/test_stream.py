@@ -1,11 +1,12 @@
-"""The stream layer (pose_core.stream): stateless estimators, per-stream state, FramePipeline's filters and
+"""The stream layer (pose_core.stream): stateless estimators, per-stream state, the result filter and
 colour order. Real models on real photos."""
 import numpy as np
 import pytest
 
+from pose_core.defaults import STREAM_DEFAULTS
 from pose_core.estimators import load_estimator
 from pose_core.image_io import read_image
-from pose_core.stream import CropTrackingStream, EstimatorStream, FramePipeline, open_stream
+from pose_core.stream import CropTrackingStream, EstimatorStream, FramePipeline, open_stream, result_filter
 from pose_core.tracking import PoseTracker
 
 from conftest import require
@@ -52,9 +53,21 @@ def test_pipeline_takes_the_colour_order_and_filters_scores(lightning, photo):
     assert rgb_person.track_id == 0                                          # same person, same id
     scores = bgr_person.keypoints[:, 2]
     cut = float(np.median(scores[scores > 0]))
-    pipeline.min_keypoint_score = cut
-    (kept,), _ = pipeline.process(photo, 0.2)
-    low = bgr_person.keypoints[:, 2] < cut
-    assert low.any() and (kept.keypoints[low] == 0).all() and (kept.keypoints[~low, 2] >= cut).all()
-    pipeline.min_person_score = bgr_person.score + 1e-3
-    assert pipeline.process(photo, 0.3)[0] == []
+    shared = pipeline.stream.estimator            # the result filter is the estimator's, for every stream
+    saved = shared.min_person_score, shared.min_keypoint_score
+    try:
+        shared.min_keypoint_score = cut
+        (kept,), _ = pipeline.process(photo, 0.2)
+        low = bgr_person.keypoints[:, 2] < cut
+        assert low.any() and (kept.keypoints[low] == 0).all() and (kept.keypoints[~low, 2] >= cut).all()
+        shared.min_person_score = bgr_person.score + 1e-3
+        assert pipeline.process(photo, 0.3)[0] == []
+    finally:
+        shared.min_person_score, shared.min_keypoint_score = saved
+
+
+def test_result_filter_takes_the_user_then_the_model_then_the_default():
+    assert result_filter("movenet/lightning") == {"min_person_score": 0.2, "min_keypoint_score": 0.2}
+    assert result_filter("movenet/lightning", 0.0, 0.05) == {"min_person_score": 0.0, "min_keypoint_score": 0.05}
+    # a PAF model states a person score only: the keypoint value is the stream default
+    assert result_filter("tf-pose/mobilenet_v2_small")["min_keypoint_score"] == STREAM_DEFAULTS["min_keypoint_score"]

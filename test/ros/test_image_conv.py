@@ -1,19 +1,25 @@
 """sensor_msgs Image/CompressedImage <-> numpy (our cv_bridge replacement): every encoding, row padding,
-big-endian data and each malformed message (typed ImageError with a one-line reason)."""
+big-endian data and each malformed message (typed ImageError with a one-line reason). The node's conversion
+is the library's (pose_core.image_io), done once: an rgb8 frame reaches an RGB model unconverted."""
 import cv2
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from pose_core.errors import ImageError
+from pose_core.estimators import load_estimator
+from pose_core.image_io import to_bgr8
 from pose_ros.image_conv import (
     bgr_to_compressed,
     check_image_msg,
     compressed_to_bgr,
+    image_msg_to_array,
     image_msg_to_bgr,
     image_to_numpy,
     numpy_to_image,
 )
+
+from conftest import require
 
 RNG = np.random.default_rng(1)
 BGR = RNG.integers(0, 256, (7, 5, 3), dtype=np.uint8)
@@ -112,3 +118,61 @@ def test_corrupt_empty_and_oversized_compressed():
     big_png = bgr_to_compressed(np.zeros((8000, 8000, 3), np.uint8), "png")
     with pytest.raises(ImageError, match="too large"):
         compressed_to_bgr(big_png)
+
+
+# ------------------------------------------------------------------------------- one conversion, done once
+@pytest.mark.parametrize("encoding", ["mono16", "16UC1"])
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_mono16_through_the_node_equals_the_library(encoding, bigendian):
+    """One rule for 16-bit gray (the frame's own min..max, as IR/thermal cameras need) on both paths."""
+    arr = (1000 + RNG.random((12, 16)) * 3000).astype(np.uint16)       # a narrow band, as IR cameras give
+    node = image_msg_to_bgr(padded(arr, encoding, 4, bigendian))
+    np.testing.assert_array_equal(node, to_bgr8(arr))
+    assert node.min() == 0 and node.max() == 255
+    flat = np.full((12, 16), 30000, np.uint16)                          # no range: its absolute level
+    np.testing.assert_array_equal(image_msg_to_bgr(numpy_to_image(flat, encoding)), to_bgr8(flat))
+    assert to_bgr8(flat).max() == 30000 * 255 // 65535
+
+
+def test_rgb8_stays_rgb_and_bgr8_stays_bgr_without_a_copy():
+    for encoding, arr, order in (("rgb8", BGR[..., ::-1], "rgb"), ("bgr8", BGR, "bgr")):
+        msg = numpy_to_image(np.ascontiguousarray(arr), encoding)
+        image, color = image_msg_to_array(msg)
+        assert color == order and np.shares_memory(image, image_to_numpy(msg))    # the message's own pixels
+        np.testing.assert_array_equal(image, arr)
+
+
+class RecordingPreprocessor:
+    """The real preprocessor, recording what it is handed (the image object and its colour order)."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def __call__(self, image, size=None, color="bgr"):
+        self.calls.append((image, color))
+        return self.real(image, size, color)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("model", ["movenet/lightning", "pose-mobile/cpm"])     # wants RGB / wants BGR
+def test_rgb8_and_bgr8_messages_give_the_same_people(models_dir, images_dir, model):
+    photo = cv2.imread(str(require(images_dir / "p1.jpg", "test photo")))
+    require(models_dir / model.split("/")[0], model)
+    est = load_estimator(model, models_dir=models_dir)
+    est.preprocessor = RecordingPreprocessor(est.preprocessor)
+    people = {}
+    for encoding, pixels in (("bgr8", photo), ("rgb8", np.ascontiguousarray(photo[..., ::-1]))):
+        msg = numpy_to_image(pixels, encoding)
+        image, color = image_msg_to_array(msg)
+        people[encoding] = est.estimate(image, color=color)
+        handed, handed_color = est.preprocessor.calls[-1]
+        # Converted once at most: the preprocessor gets the message's pixels as they came, with their order,
+        # and swaps channels itself only when the network wants the other order.
+        assert handed_color == color and np.shares_memory(handed, image_to_numpy(msg))
+    assert len(people["bgr8"]) == len(people["rgb8"]) == 1
+    for a, b in zip(people["bgr8"], people["rgb8"]):
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+        assert a.score == b.score
+    assert est.preprocessor.channel_order in ("rgb", "bgr")

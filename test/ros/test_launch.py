@@ -1,12 +1,15 @@
 """Launch files and params files. launch/launch_ros are on no registry reachable here: the launch files are
 byte-compiled, their structure checked and the argument handling they delegate to pose_ros.launch_args
 tested; where `launch` is importable they are also imported and their declared arguments checked. Params
-files are checked against the node's declared parameters and types."""
+files are checked against the node's declared parameters and types, and hold overrides only: no value repeats
+a default (pose_ros/params.py, or the model's own for its score thresholds and detect_every), so defaults keep
+ONE home and cannot creep back."""
 from __future__ import annotations
 
 import ast
 import importlib.util
 import py_compile
+import re
 from pathlib import Path
 
 import pytest
@@ -55,10 +58,14 @@ def test_params_files_name_declared_parameters_with_matching_types(path):
     from pose_ros.params import POSE_NODE_PARAMS
     doc = yaml.safe_load(path.read_text())
     params = doc["/**"]["ros__parameters"]
+    from rclpy.parameter import Parameter
+    declared = {Parameter.Type.DOUBLE: float, Parameter.Type.INTEGER: int, Parameter.Type.STRING: str,
+                Parameter.Type.BOOL: bool, Parameter.Type.STRING_ARRAY: list}      # declared unset, by type
     for name, value in params.items():
         assert name in POSE_NODE_PARAMS, f"{path.name}: unknown parameter {name}"
         default = POSE_NODE_PARAMS[name].default
-        assert type(value) is type(default), f"{path.name}: {name}={value!r} is not a {type(default).__name__}"
+        kind = declared[default] if isinstance(default, Parameter.Type) else type(default)
+        assert type(value) is kind, f"{path.name}: {name}={value!r} is not a {kind.__name__}"
 
 
 @pytest.mark.parametrize("path", [p for p in params_files() if p.name != "pose_node.yaml"], ids=lambda p: p.name)
@@ -72,6 +79,91 @@ def test_model_params_files_are_named_after_existing_zoo_models(path):
 def test_default_model_has_a_params_file():
     from pose_core.defaults import DEFAULT_MODEL
     assert (CONFIG / (DEFAULT_MODEL.replace("/", "_") + ".yaml")).is_file()
+
+
+# A model's own file names its model: that is what the file is for, even when it is the default model.
+IDENTITY = "model"
+
+
+def overrides(path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    assert list(doc) == ["/**"] and list(doc["/**"]) == ["ros__parameters"], f"{path.name}: not a params file"
+    return doc["/**"]["ros__parameters"] or {}
+
+
+def model_defaults(model: str) -> dict:
+    """What the model itself already gives the node when the parameter is not set."""
+    from pose_core import zoo
+    stated = dict(zoo.stated_filter(model))
+    pipeline = zoo.get_pipeline(model)
+    if pipeline is not None and "detect_every" in pipeline.options:
+        stated["detect_every"] = pipeline.options["detect_every"]
+    return stated
+
+
+@pytest.mark.parametrize("path", params_files(), ids=lambda p: p.name)
+def test_params_file_holds_overrides_only(path):
+    from rclpy.parameter import Parameter
+
+    from pose_core.defaults import DEFAULT_MODEL
+    from pose_ros.params import FILTER_DEFAULTS, POSE_NODE_PARAMS
+    params = overrides(path)
+    assert path.read_text().startswith("#"), f"{path.name}: say at the top where the defaults are"
+    model = params.get("model", DEFAULT_MODEL)
+    from_zoo = model_defaults(model)
+    for key, value in params.items():
+        if key == IDENTITY:
+            continue
+        default = POSE_NODE_PARAMS[key].default
+        if isinstance(default, Parameter.Type):
+            default = FILTER_DEFAULTS.get(key)
+        assert value != default, f"{path.name}: {key}: {value!r} repeats the default of pose_ros/params.py"
+        assert from_zoo.get(key) != value, f"{path.name}: {key}: {value!r} repeats {model}'s own value"
+
+
+def test_filter_defaults_are_the_ones_the_descriptions_give():
+    from rclpy.parameter import Parameter
+
+    from pose_ros.params import FILTER_DEFAULTS, POSE_NODE_PARAMS, descriptor
+    for key, value in FILTER_DEFAULTS.items():
+        assert isinstance(POSE_NODE_PARAMS[key].default, Parameter.Type)       # unset: the model's own first
+        assert f"else {value}" in POSE_NODE_PARAMS[key].description
+        d = descriptor(key, POSE_NODE_PARAMS[key])                # declared unset, still range-checked
+        assert not d.integer_range and (d.floating_point_range[0].from_value,
+                                        d.floating_point_range[0].to_value) == (0.0, 1.0)
+
+
+def test_node_filter_is_the_users_value_else_the_models_else_the_node_default():
+    from pose_ros.params import FILTER_DEFAULTS, result_filter
+
+    def resolved(model, person=None, keypoint=None):
+        r = result_filter({"model": model, "min_person_score": person, "min_keypoint_score": keypoint})
+        return r["min_person_score"], r["min_keypoint_score"]
+
+    assert resolved("movenet/thunder") == (0.2, 0.2)                    # MoveNet's own (its codec family's)
+    assert resolved("movenet/thunder", 0.05, 0.05) == (0.05, 0.05)      # the user's, lower, wins
+    assert resolved("movenet/thunder", keypoint=0.0) == (0.2, 0.0)
+    assert resolved("pose-mobile/cpm") == tuple(FILTER_DEFAULTS.values())   # nothing of its own
+    # A pipeline: its own person value (zoo entry), its pose model's keypoint value.
+    assert resolved("topdown/yolox-nano+movenet-thunder") == (0.1, 0.2)
+
+
+def test_launch_files_pass_real_parameters_and_no_defaults():
+    from pose_ros import launch_args
+    from pose_ros.params import POSE_NODE_PARAMS
+    text = (ROOT / "launch" / "pose.launch.py").read_text()
+    (names,) = re.findall(r"flag_overrides\(\{name: arg\(name\) for name in \(([^)]*)\)", text)
+    given = re.findall(r'"(\w+)"', names)
+    assert given and set(given) <= set(POSE_NODE_PARAMS), given
+    assert all(isinstance(POSE_NODE_PARAMS[n].default, bool) for n in given)
+    # A launch argument left empty is left out: the node's own default applies.
+    assert launch_args.flag_overrides({"compressed": "", "depth": "true", "autostart": "False"}) == {
+        "depth": True, "autostart": False}
+    with pytest.raises(launch_args.LaunchArgumentError, match="'depth'"):
+        launch_args.flag_overrides({"depth": "maybe"})
+    for value in ("", "movenet/thunder", "some/folder"):
+        extra = [p for p in launch_args.pose_node_params(str(CONFIG), value) if isinstance(p, dict)]
+        assert all(set(p) <= set(POSE_NODE_PARAMS) for p in extra)
 
 
 def test_rviz_config_shows_markers_and_annotated_image_on_the_node_topics():
@@ -199,8 +291,8 @@ def launch_importable() -> str | None:
 
 
 EXPECTED_ARGUMENTS = {
-    "pose.launch.py": {"model": "", "image": "image", "compressed": "false", "depth": "false",
-                       "depth_image": "depth", "camera_info": "camera_info", "autostart": "true"},
+    "pose.launch.py": {"model": "", "image": "image", "compressed": "", "depth": "",     # '': the node's default
+                       "depth_image": "depth", "camera_info": "camera_info", "autostart": ""},
     "pose_demo.launch.py": {"source": "0", "rate": "10.0", "model": "", "frame_id": "camera_optical", "rviz": "true"},
 }
 
