@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from pose_core import zoo
-from pose_core.codecs import build_codec
+from pose_core.codecs import build_codec, codec_class
 from pose_core.codecs.base import Codec
-from pose_core.flip import check_flip_test, codec_class
+from pose_core.flip import check_flip_test
 from pose_core.image_io import MAX_PIXELS, to_uint8_color
 from pose_core.layouts import get_layout
 from pose_core.people import Person, filter_people

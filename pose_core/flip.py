@@ -3,22 +3,13 @@ overridden). Asked of the codec class, so a codec that learns to flip makes its 
 to update here."""
 from __future__ import annotations
 
-import importlib
-
-from pose_core.codecs import CODECS
+from pose_core.codecs import codec_class
 from pose_core.codecs.base import Codec
 
 
 def codec_can_flip(codec: Codec | type) -> bool:
     cls = codec if isinstance(codec, type) else type(codec)
     return cls.flip_back is not Codec.flip_back
-
-
-def codec_class(name: str) -> type | None:
-    if name not in CODECS:
-        return None
-    module, cls = CODECS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
 
 
 def flip_capable_models() -> list[str]:

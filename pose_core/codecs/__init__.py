@@ -15,8 +15,16 @@ CODECS = {
 }
 
 
-def build_codec(name: str, layout: KeypointLayout, **options) -> Codec:
+def codec_class(name: str) -> type | None:
+    """The Codec class registered as `name`, None for an unknown name (asked before loading a model)."""
     if name not in CODECS:
-        raise KeyError(f"unknown codec {name!r}; known: {', '.join(CODECS)}")
+        return None
     module, cls = CODECS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(layout, **options)
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_codec(name: str, layout: KeypointLayout, **options) -> Codec:
+    cls = codec_class(name)
+    if cls is None:
+        raise KeyError(f"unknown codec {name!r}; known: {', '.join(CODECS)}")
+    return cls(layout, **options)

@@ -186,7 +186,7 @@ def _filters(name: str, d: dict) -> dict[str, float]:
 def spec_filter(spec: "ModelSpec") -> dict[str, float]:
     """A pose model's own filter values: its codec family's (Codec.result_filter), updated by what its entry
     states. Imported and exported models thus get their family's values too."""
-    from pose_core.flip import codec_class
+    from pose_core.codecs import codec_class
 
     cls = codec_class(spec.codec.get("name", ""))
     return {**(cls.result_filter if cls is not None else {}), **_filters(spec.name, spec.extra)}
