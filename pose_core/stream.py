@@ -7,7 +7,7 @@ one model in memory):
     EstimatorStream      frames of one stream through the estimator (a plain model keeps no state)
     CropTrackingStream   single-pose models: each frame cropped around the last pose (MoveNet's recipe)
     TopDownStream        top-down pipelines: the detector every N frames, crops from tracked keypoints between
-    FramePipeline        a stream + score filters + track ids / smoothing (PoseTracker) + 3D lift from depth
+    FramePipeline        a stream + track ids / smoothing (PoseTracker) + 3D lift from depth
 
     stream = open_stream(load_estimator("movenet/thunder"), crop_tracking=True)
     pipeline = FramePipeline(stream, tracker=PoseTracker())
@@ -23,7 +23,7 @@ import numpy as np
 from pose_core import zoo
 from pose_core.crop_tracking import MoveNetCropTracker
 from pose_core.defaults import STREAM_DEFAULTS
-from pose_core.image_io import to_bgr8
+from pose_core.image_io import to_uint8_color
 from pose_core.lift3d import lift_people
 from pose_core.people import Person
 from pose_core.tracking import PoseTracker
@@ -100,11 +100,11 @@ class CropTrackingStream(EstimatorStream):
         self.crop_tracker.reset()
 
     def estimate(self, image: np.ndarray, color: str = "bgr", return_timing: bool = False):
-        # Converted here first: a frame the estimator refuses must not reach the tracker (and the crop is
-        # sized from the image the estimator sees).
-        bgr = to_bgr8(image, color, max_pixels=self.estimator.max_pixels)
-        people, timing = self.estimator.estimate(bgr, return_timing=True,
-                                                 crop=self.crop_tracker.crop_for(bgr.shape))
+        # Checked here first: a frame the estimator refuses must not reach the tracker (and the crop is
+        # sized from the image the estimator sees). The colour order is kept (converted once, if ever).
+        frame, color = to_uint8_color(image, color, max_pixels=self.estimator.max_pixels)
+        people, timing = self.estimator.estimate(frame, color=color, return_timing=True,
+                                                 crop=self.crop_tracker.crop_for(frame.shape))
         self.crop_tracker.update(people[0] if people else None)
         return (people, timing) if return_timing else people
 
@@ -131,11 +131,12 @@ class TopDownStream(EstimatorStream):
         self.detector_runs = 0
 
     def estimate(self, image: np.ndarray, color: str = "bgr", return_timing: bool = False):
-        bgr = to_bgr8(image, color, max_pixels=self.estimator.max_pixels)   # a refused frame changes nothing
-        if bgr.shape[:2] != self._shape:              # another resolution: another stream
-            self._tracks, self._frame, self._shape = [], 0, bgr.shape[:2]
+        # A refused frame changes nothing; the colour order is kept (converted once, if ever).
+        frame, color = to_uint8_color(image, color, max_pixels=self.estimator.max_pixels)
+        if frame.shape[:2] != self._shape:              # another resolution: another stream
+            self._tracks, self._frame, self._shape = [], 0, frame.shape[:2]
         tracks = self._tracks if self._frame % self.detect_every != 0 else None
-        people, timing, detected = self.estimator.track(bgr, tracks)
+        people, timing, detected = self.estimator.track(frame, tracks, color)
         self.detector_runs += detected
         self._frame += 1
         self._tracks = [p.keypoints.copy() for p in people]

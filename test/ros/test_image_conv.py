@@ -176,3 +176,27 @@ def test_rgb8_and_bgr8_messages_give_the_same_people(models_dir, images_dir, mod
         np.testing.assert_array_equal(a.keypoints, b.keypoints)
         assert a.score == b.score
     assert est.preprocessor.channel_order in ("rgb", "bgr")
+
+
+@pytest.mark.parametrize("model,crop_tracking", [("topdown/yolox-nano+movenet-lightning", False),
+                                                 ("movenet/lightning", True)])
+def test_streams_keep_the_colour_order_of_the_message(models_dir, images_dir, model, crop_tracking):
+    """The node's streams (top-down pipeline, MoveNet crop tracking) hand the pose network's preprocessor an
+    rgb8 frame as RGB, on detection frames and tracked frames alike: no BGR round trip in between."""
+    from pose_core.stream import open_stream
+
+    photo = cv2.imread(str(require(images_dir / "p1.jpg", "test photo")))
+    est = load_estimator(model, models_dir=models_dir)
+    pose = getattr(est, "pose", est)                        # a pipeline's single-pose model
+    pose.preprocessor = RecordingPreprocessor(pose.preprocessor)
+    people = {}
+    for encoding, pixels in (("bgr8", photo), ("rgb8", np.ascontiguousarray(photo[..., ::-1]))):
+        stream = open_stream(est, crop_tracking=crop_tracking)
+        image, color = image_msg_to_array(numpy_to_image(pixels, encoding))
+        pose.preprocessor.calls.clear()
+        people[encoding] = [stream(image, color) for _ in range(3)]     # detection, then tracked frames
+        assert pose.preprocessor.calls and {c for _, c in pose.preprocessor.calls} == {color}
+    for frame_bgr, frame_rgb in zip(people["bgr8"], people["rgb8"]):
+        assert len(frame_bgr) == len(frame_rgb) >= 1
+        for a, b in zip(frame_bgr, frame_rgb):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
