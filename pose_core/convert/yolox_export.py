@@ -26,16 +26,14 @@ import numpy as np
 
 from pose_core.errors import ModelError
 from pose_core.hashing import sha256_of
-from pose_core.zoo import ModelFile, ModelSpec, write_spec_file
+from pose_core.zoo import ModelFile, ModelSpec, get_spec, write_spec_file
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("tflite_fp32", "tflite_int8")
 FILES = {"tflite_fp32": "model_fp32.tflite", "tflite_int8": "model_int8.tflite"}
 INPUT_SIZE = (416, 416)
-# The zoo's yolox/nano facts (pose_core/zoo/detectors.yaml), NHWC because our model is.
-CODEC = {"name": "yolox", "strides": [8, 16, 32], "class_id": 0, "score_threshold": 0.3, "nms_iou": 0.65,
-         "max_people": 20}
+# The zoo's yolox/nano input facts (pose_core/zoo/detectors.yaml), NHWC because our model is.
 PREPROCESS = {"channel_order": "bgr", "resize": "letterbox", "anchor": "top_left", "pad_value": 114,
               "tensor_layout": "nhwc"}
 SOURCE = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx"
@@ -128,8 +126,9 @@ def export_yolox(model, out_dir: str | Path, formats: Iterable[str] = FORMATS, *
 
 def detector_entry(name: str, description: str, tflite: Path, checks: dict, *, input_size, source_sha256: str,
                    quantization: str) -> ModelSpec:
+XX
     return ModelSpec(
-        name=name, task="detector", layout="", description=description, codec=dict(CODEC),
+        name=name, task="detector", layout="", description=description, codec=codec,
         input_size=tuple(int(v) for v in input_size), fixed_input_size=True, preprocess=dict(PREPROCESS),
         default_runtime="tflite", files={"tflite": ModelFile(path=tflite.name, sha256=sha256_of(tflite))},
         licence="Apache-2.0 (YOLOX, Megvii)", source=SOURCE,
