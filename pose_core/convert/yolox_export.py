@@ -126,7 +126,7 @@ def export_yolox(model, out_dir: str | Path, formats: Iterable[str] = FORMATS, *
 
 def detector_entry(name: str, description: str, tflite: Path, checks: dict, *, input_size, source_sha256: str,
                    quantization: str) -> ModelSpec:
-XX
+    codec = dict(get_spec("yolox/nano", task="detector").codec)    # decoding facts: the zoo entry is their home
     return ModelSpec(
         name=name, task="detector", layout="", description=description, codec=codec,
         input_size=tuple(int(v) for v in input_size), fixed_input_size=True, preprocess=dict(PREPROCESS),
