@@ -35,6 +35,9 @@ def _calibration():   # same distribution as the test inputs (a random-init net 
 
 @pytest.fixture(scope="module")
 def model():
+    # Seeded: how far int8 weights drift depends on the random init (dynamic range 0.016-0.051 over seeds
+    # 0-5 and one CI run); the bounds are checked on one fixed network, not on a draw.
+    keras.utils.set_random_seed(0)
     return build_model("lightweight_openpose", alpha=0.25, num_channels=32, input_size=(SIZE, SIZE))
 
 
