@@ -26,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from table_output import add_out_argument, write_table
+
 ROOT = Path(__file__).resolve().parents[1]
 ONE_PERSON_PHOTOS = ("hand1.jpg", "p1.jpg")     # one clearly visible person each (yolox-nano misses apink1 small)
 
@@ -150,7 +152,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help="comma-separated names (default: every pose model and pipeline)")
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for accuracy_speed.md")
+    add_out_argument(p, "accuracy_speed.md", Path("bench"))
     args = p.parse_args(argv)
     from pose_core import zoo
 
@@ -168,9 +170,7 @@ def main(argv=None) -> int:
         lines += ["", f"Stream mode on {args.video.name}, first {args.video_frames} frames:", "",
                   *stream_rows(args.video, pipelines, args.video_frames, args.threads)]
     lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "accuracy_speed.md").write_text("\n".join(lines) + "\n")
-    print(f"table written to {args.out / 'accuracy_speed.md'}")
+    write_table(args.out, "accuracy_speed.md", "\n".join(lines) + "\n")
     return 0
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from table_output import add_out_argument
+
 log = logging.getLogger(__name__)
 
 
@@ -115,7 +117,7 @@ def markdown(rows: list[dict], threads: int, runs: int) -> str:
 def main(argv=None) -> int:
     from pose_core.models import MODELS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for architecture_cost.md")
+    add_out_argument(parser, "architecture_cost.md", Path("bench"))
     parser.add_argument("--models", default=",".join(m for m in MODELS if not m.startswith("tfpose")),
                         help="comma-separated architecture names")
     parser.add_argument("--threads", type=int, default=2)

@@ -11,21 +11,21 @@ import os
 import sys
 from pathlib import Path
 
+from table_output import add_out_argument, write_table
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=200, help="timed decodes per synthetic case")
     p.add_argument("--images", type=Path, default=os.environ.get("POSE_TEST_IMAGES") or None,
                    help="photos for the real-model rows (default $POSE_TEST_IMAGES)")
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for decoder_speed.md")
+    add_out_argument(p, "decoder_speed.md", Path("bench"))
     args = p.parse_args(argv)
     from pose_core.decoder_speed import decode_table
 
     table = decode_table(args.repeat, args.images)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "decoder_speed.md").write_text(table + "\n")
-    print(f"table written to {args.out / 'decoder_speed.md'}")
+    write_table(args.out, "decoder_speed.md", table + "\n")
     return 0
 
 

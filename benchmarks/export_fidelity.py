@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from table_output import add_out_argument, write_table
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TINY = ROOT / "training" / "configs" / "lightweight-openpose_mobilenetv1-a0.25_128x128_synthetic_ci.yaml"
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=Path, default=Path(os.environ.get("POSE_TEST_IMAGES",
                                                                       ROOT.parent / "shared/data/images")))
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temp dir)")
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for export_fidelity.md")
+    add_out_argument(p, "export_fidelity.md", Path("bench"))
     args = p.parse_args(argv)
     from pose_core.quiet import quiet_tensorflow
     quiet_tensorflow()
@@ -96,9 +98,7 @@ def main(argv=None) -> int:
               f"({', '.join(f.name for f in photos)}), int8 calibrated on them:", "", header, "|---|---:|---|---:|",
               *compare(result, [cv2.imread(str(f)) for f in photos], (432, 368))]
     print("\n".join(lines))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "export_fidelity.md").write_text("\n".join(lines) + "\n")
-    print(f"table written to {args.out / 'export_fidelity.md'}")
+    write_table(args.out, "export_fidelity.md", "\n".join(lines) + "\n")
     return 0
 
 

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table_output import add_out_argument, write_table
+
 
 def _time_interleaved(datasets: dict, batches: int, batch_size: int, repeats: int) -> dict:
     """Median images/s per dataset over `repeats` rounds. A round visits every dataset in turn (so load
@@ -117,13 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service-workers", type=int, default=2,
                    help="also time the pipeline through tf.data service with this many in-process workers (0 = skip)")
     p.add_argument("--work-dir", default=None, help="where the synthetic data goes (default: a temp dir)")
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for input_pipeline.md")
+    add_out_argument(p, "input_pipeline.md", Path("bench"))
     args = p.parse_args(argv)
     table = run(args)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "input_pipeline.md").write_text(table)
-    print(f"table written to {args.out / 'input_pipeline.md'}")
+    write_table(args.out, "input_pipeline.md", table)
     return 0
 
 

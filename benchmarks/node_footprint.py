@@ -32,6 +32,7 @@ from pose_ros.stats import process_rss_mb  # noqa: E402
 
 from accuracy_speed import tiled_frame  # noqa: E402
 from ros_graph import CameraClient, start_node, start_source, stop  # noqa: E402
+from table_output import add_out_argument, write_table  # noqa: E402
 
 _RUN = itertools.count()              # a fresh probe node name per run
 
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--cameras", default="1,2,4")
     p.add_argument("--camera-seconds", type=float, default=15.0)
     p.add_argument("--tf-source", action="store_true", help="also the default model on its TF source runtime")
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for node_footprint.md")
+    add_out_argument(p, "node_footprint.md", Path("bench"))
     args = p.parse_args(argv)
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))     # away from concurrent tests
 
@@ -173,9 +174,7 @@ def main(argv=None) -> int:
             lines.append("".join(row) + "|")
             print(lines[-1], flush=True)
     lines.append(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "node_footprint.md").write_text("\n".join(lines) + "\n")
-    print(f"table written to {args.out / 'node_footprint.md'}")
+    write_table(args.out, "node_footprint.md", "\n".join(lines) + "\n")
     import rclpy
     rclpy.try_shutdown()
     return 0

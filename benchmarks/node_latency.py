@@ -26,6 +26,7 @@ from pose_ros.messages import make_stamp, stamp_seconds
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "test"))       # the DDS graph harness lives with the tests
 from ros_graph import GraphClient, start_node, stop  # noqa: E402
+from table_output import add_out_argument  # noqa: E402
 
 
 def test_frame(images_dir: Path, size=(640, 480)) -> np.ndarray:
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=100, help="frames for the overhead measurement")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the camera-rate run")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench", help="folder for node_latency.md")
+    add_out_argument(ap, "node_latency.md", ROOT / "bench")
     args = ap.parse_args(argv)
     images = Path(os.environ.get("POSE_TEST_IMAGES", ROOT.parent / "shared" / "data" / "images"))
     log_dir = Path(tempfile.mkdtemp(prefix="pose_bench_"))

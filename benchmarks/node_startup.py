@@ -22,6 +22,7 @@ from pose_msgs.msg import PersonArray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "test"))       # the DDS graph harness lives with the tests
 from ros_graph import stop  # noqa: E402
+from table_output import add_out_argument, write_table  # noqa: E402
 
 
 def once(images: str, params: list[str]) -> float:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from pose_core.defaults import DEFAULT_MODEL
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="?", type=int, default=3, help="node starts (median)")
-    ap.add_argument("--out", type=Path, default=Path("bench"), help="folder for node_startup.md")
+    add_out_argument(ap, "node_startup.md", Path("bench"))
     args = ap.parse_args(argv)
     runs = args.runs
     model = os.environ.get("MODEL", DEFAULT_MODEL)
@@ -65,12 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     each = ", ".join(f"{t:.2f}" for t in times)
     print(f"pose_node start-up ({model}): process start -> first PersonArray: {each} s; "
           f"median {statistics.median(times):.2f} s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "node_startup.md").write_text(
+    write_table(args.out, "node_startup.md",
         "pose_node start-up: process start -> first PersonArray received by another process, pose_source "
         "already publishing the photos at 10 Hz.\n\n| model | start-ups | each s | median s |\n|---|---:|---|---:|\n"
         f"| {model} | {runs} | {each} | {statistics.median(times):.2f} |\n")
-    print(f"table written to {args.out / 'node_startup.md'}")
     return 0
 
 

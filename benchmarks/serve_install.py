@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table_output import add_out_argument, write_table
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo", default="p1.jpg")
     ap.add_argument("--keep", type=Path, help="build the venv here and keep it (default: a temp dir, removed)")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the venv")
-    ap.add_argument("--out", type=Path, default=Path("bench"), help="folder for serve_install.md")
+    add_out_argument(ap, "serve_install.md", Path("bench"))
     args = ap.parse_args(argv)
     photo = Path(os.environ.get("POSE_TEST_IMAGES", ROOT.parent / "shared/data/images")) / args.photo
     work = args.keep or Path(tempfile.mkdtemp(prefix="pose_serve_"))
@@ -73,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{(est.stdout.strip().splitlines() or [''])[-1]} |",
             "packages: " + ", ".join(freeze)])
         print(table)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "serve_install.md").write_text(table + "\n")
-        print(f"table written to {args.out / 'serve_install.md'}")
+        write_table(args.out, "serve_install.md", table + "\n")
         if est.returncode:
             print(est.stderr[-2000:])
         return 0 if est.returncode == 0 and not has_tf else 1

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table_output import add_out_argument, write_table
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=16, help="timed steps/batches per measurement")
     p.add_argument("--images", type=int, default=24, help="synthetic images to generate")
     p.add_argument("--image-size", default="640x480", help="synthetic image size WxH (COCO-like by default)")
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for train_vs_input_rate.md")
+    add_out_argument(p, "train_vs_input_rate.md", Path("bench"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -102,9 +104,7 @@ def main(argv=None) -> int:
     ]
     table = "\n".join(lines)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train_vs_input_rate.md").write_text(table + "\n")
-    print(f"table written to {args.out / 'train_vs_input_rate.md'}")
+    write_table(args.out, "train_vs_input_rate.md", table + "\n")
     return 0
 
 

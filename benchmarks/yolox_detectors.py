@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from table_output import add_out_argument, write_table
+
 
 def iou(a, b) -> float:
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models-dir", type=Path, default=default_models_dir())
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=10)
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for yolox_detectors.md")
+    add_out_argument(p, "yolox_detectors.md", Path("bench"))
     args = p.parse_args(argv)
     onnx_path = args.models_dir / "detectors/yolox-nano/yolox_nano.onnx"
     images = {f.name: cv2.imread(str(f)) for f in sorted(args.images.iterdir())
@@ -125,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"\n{len(images)} photos x {args.repeat} runs each, {args.threads} threads, models interleaved; "
                      f"load average {min(loads):.1f}-{max(loads):.1f}; {len(ious)} ONNX person boxes >= 0.5")
     print("\n".join(lines))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "yolox_detectors.md").write_text("\n".join(lines) + "\n")
-    print(f"table written to {args.out / 'yolox_detectors.md'}")
+    write_table(args.out, "yolox_detectors.md", "\n".join(lines) + "\n")
     return 0
 
 

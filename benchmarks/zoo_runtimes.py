@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from table_output import add_out_argument
+
 log = logging.getLogger(__name__)
 
 MODELS = ("tf-pose/mobilenet_v2_small", "lightweight-openpose/omz-0001", "pose-mobile/cpm",
@@ -287,7 +289,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-decode", action="store_true", help="skip the PAF decode table (pose_core.decoder_speed)")
     p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS,
                    help="photos, people per photo and person regions (yaml; default %(default)s)")
-    p.add_argument("--out", type=Path, default=Path("bench"), help="folder for zoo_runtimes.md")
+    add_out_argument(p, "zoo_runtimes.md", Path("bench"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     photos = load_photos(args.photos)

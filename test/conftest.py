@@ -102,6 +102,8 @@ def benchmark_module(name: str):
     """benchmarks/<name>.py imported as a module: benchmarks/ is a folder of scripts, not an installed package."""
     if name in sys.modules:
         return sys.modules[name]
+    if str(ROOT / "benchmarks") not in sys.path:       # as when run as a script: its neighbours import
+        sys.path.append(str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module          # registered first: dataclasses look their module up while it loads

@@ -46,6 +46,28 @@ def table_rows(text: str, *names: str) -> list[str]:
     return rows
 
 
+SCRIPTS = sorted(f.name for f in (ROOT / "benchmarks").glob("*.py")
+                 if f.name != "table_output.py" and "add_out_argument(" in f.read_text())
+
+
+def test_every_python_benchmark_takes_an_out_folder():
+    assert len(SCRIPTS) >= 12, SCRIPTS
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_bad_out_folder_fails_in_one_line_before_any_work(tmp_path, script):
+    """--out naming a file: refused while the arguments are parsed (argparse's usage line, then one error
+    line, exit 2), not after minutes of measuring with a traceback."""
+    taken = tmp_path / "a_file.md"
+    taken.write_text("keep me\n")
+    proc = subprocess.run([sys.executable, f"benchmarks/{script}", "--out", str(taken)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
+    assert lines[-1] == f"{script}: error: argument --out: {taken} exists and is not a folder", proc.stderr
+    assert "Traceback" not in proc.stderr and taken.read_text() == "keep me\n"
+
+
 def test_architecture_cost(tmp_path, photos, models_dir):
     run([sys.executable, "benchmarks/architecture_cost.py", "--models", "cpm_mobilenet_v2", "--runs", "1",
          "--threads", "1", "--out", tmp_path], tmp_path, photos, models_dir)
