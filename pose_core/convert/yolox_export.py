@@ -60,15 +60,12 @@ def image_paths(source) -> list[Path]:
 def calibration_batches(paths: Iterable[Path], input_size: tuple[int, int] = INPUT_SIZE) -> Callable:
     """A callable yielding (1, h, w, 3) float32 BGR tensors letterboxed as at inference (what
     pose_core.export.representative_images takes; at the model's size its own letterbox is a no-op)."""
-    import cv2
+    from pose_core.export.representative import read_images
+
     pre, paths = preprocessor(input_size), list(paths)
 
     def batches():
-        for p in paths:
-            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if bgr is None:
-                log.warning("representative data: cannot read %s, skipped", p)
-                continue
+        for bgr in read_images(paths):
             yield pre(bgr)[0][None]
     return batches
 

@@ -64,11 +64,20 @@ def representative_images(source, input_size: tuple[int, int], count: int = 100)
     paths = paths[:count]
 
     def from_files():
-        for p in paths:
-            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if bgr is None:
-                log.warning("representative data: cannot read %s, skipped", p)
-                continue
+        for bgr in read_images(paths):
             rgb = cv2.cvtColor(letterbox(bgr, input_size)[0], cv2.COLOR_BGR2RGB)
             yield [rgb.astype(np.float32)[None]]
     return from_files
+
+
+def read_images(paths):
+    """BGR images of `paths`, in order; an unreadable one is skipped with a warning (calibration needs many
+    images, not every one)."""
+    import cv2
+
+    for p in paths:
+        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if bgr is None:
+            log.warning("representative data: cannot read %s, skipped", p)
+            continue
+        yield bgr
